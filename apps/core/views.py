@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.defaults import page_not_found, server_error
+
+from apps.core.errors import json_error_response
+from apps.core.health import health_report
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 when database, cache and broker all answer; 503 otherwise."""
+    healthy, report = health_report()
+    return JsonResponse(report, status=200 if healthy else 503)
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _wants_json(request):
+        return json_error_response("not_found", "Not found.", 404)
+    return page_not_found(request, exception)
+
+
+def server_failure(request: HttpRequest) -> HttpResponse:
+    if _wants_json(request):
+        return json_error_response(
+            "server_error", "Something went wrong on our side. Please try again.", 500
+        )
+    return server_error(request)

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.tenants.api import TenantScopedViewSet
+from apps.tenants.models import ApiKey
+from apps.tenants.serializers import (
+    ApiKeyCreatedSerializer,
+    ApiKeyInputSerializer,
+    ApiKeyOutputSerializer,
+)
+from apps.tenants.services import api_key_create, api_key_revoke
+
+
+class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """API keys of the tenant. Creating returns the key once; deleting revokes it."""
+
+    model = ApiKey
+    serializer_class = ApiKeyOutputSerializer
+
+    @extend_schema(request=ApiKeyInputSerializer, responses={201: ApiKeyCreatedSerializer})
+    def create(self, request: Request) -> Response:
+        data = ApiKeyInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        key, raw = api_key_create(
+            tenant=request.tenant,
+            scope=data.validated_data["scope"],
+            name=data.validated_data.get("name", ""),
+            origins=data.validated_data.get("allowed_origins", []),
+            created_by=request.user if getattr(request.user, "pk", None) else None,
+        )
+        key.key = raw
+        return Response(ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        api_key_revoke(api_key=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)

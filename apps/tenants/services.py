@@ -1,0 +1,136 @@
+"""Tenant, membership and API key services."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from apps.tenants.keys import generate_key, hash_key, key_matches, parse_prefix
+from apps.tenants.models import ApiKey, ApiKeyScope, Membership, Role, Tenant
+
+# How stale `last_used_at` may get: one write per key per minute, not one per request.
+_LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+def tenant_create(*, slug: str, name: str) -> Tenant:
+    tenant = Tenant(slug=slug, name=name)
+    tenant.full_clean()
+    tenant.save()
+    return tenant
+
+
+def membership_set(*, tenant: Tenant, user: AbstractBaseUser, role: str) -> Membership:
+    """Make ``user`` a member of ``tenant`` with ``role`` (adding or changing the membership)."""
+    if role not in Role.values:
+        raise ValidationError(
+            {"role": f"Unknown role {role!r}; use one of {', '.join(Role.values)}."}
+        )
+    membership, _ = Membership.objects.update_or_create(
+        user=user, tenant=tenant, defaults={"role": role}
+    )
+    return membership
+
+
+def user_get_or_create(
+    *, username: str, superuser: bool = False
+) -> tuple[AbstractBaseUser, str | None]:
+    """The user named ``username``; a new one gets a generated password, returned once."""
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=username).first()
+    if user is not None:
+        return user, None
+    password = secrets.token_urlsafe(12)
+    user = user_model(username=username, is_staff=superuser, is_superuser=superuser)
+    user.set_password(password)
+    user.full_clean()
+    user.save()
+    return user, password
+
+
+def normalize_origin(value: str) -> str:
+    """``https://Example.com:443/`` → ``https://example.com``; anything not an origin raises."""
+    raw = value.strip()
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError(f"{raw!r} is not an origin: write it as https://host[:port].")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValidationError(f"{raw!r} is not an origin: leave out any path, query or user.")
+    port = parts.port
+    default_port = 443 if parts.scheme == "https" else 80
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default_port else "")
+
+
+def api_key_create(
+    *,
+    tenant: Tenant,
+    scope: str,
+    name: str = "",
+    origins: list[str] | None = None,
+    created_by: AbstractBaseUser | None = None,
+) -> tuple[ApiKey, str]:
+    """Create a key and return it with its raw value, which is never available again."""
+    if scope not in ApiKeyScope.values:
+        raise ValidationError({"scope": f"Unknown scope {scope!r}; use admin or widget."})
+    normalized: list[str] = []
+    for origin in origins or []:
+        try:
+            item = normalize_origin(origin)
+        except ValidationError as exc:
+            raise ValidationError({"allowed_origins": exc.messages}) from exc
+        if item not in normalized:
+            normalized.append(item)
+    if normalized and scope != ApiKeyScope.WIDGET:
+        raise ValidationError({"allowed_origins": "Allowed origins apply to widget keys only."})
+    raw, prefix = generate_key()
+    key = ApiKey(
+        tenant=tenant,
+        name=name or f"{scope} key",
+        scope=scope,
+        prefix=prefix,
+        key_hash=hash_key(raw),
+        allowed_origins=normalized,
+        created_by=created_by if created_by and created_by.is_authenticated else None,
+    )
+    key.full_clean()
+    key.save()
+    return key, raw
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key
+
+
+def api_key_authenticate(*, raw: str) -> ApiKey | None:
+    """The active key whose value is ``raw``, or None."""
+    prefix = parse_prefix(raw)
+    if prefix is None:
+        return None
+    key = ApiKey.objects.select_related("tenant").filter(prefix=prefix).first()
+    if key is None or not key.is_active or not key_matches(raw, key.key_hash):
+        return None
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
+        with transaction.atomic():
+            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+    return key
+
+
+def origin_allowed(*, api_key: ApiKey, origin: str) -> bool:
+    try:
+        return normalize_origin(origin) in api_key.allowed_origins
+    except ValidationError:
+        return False

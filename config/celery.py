@@ -1,0 +1,27 @@
+"""Celery application: configured from Django settings (``CELERY_*``), tasks autodiscovered."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+app = Celery("plugboard")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+def _prepare_filesystem_broker() -> None:
+    """Kombu's filesystem transport expects its folders to exist; create them."""
+    options = app.conf.broker_transport_options or {}
+    for key in ("data_folder_in", "data_folder_out", "control_folder"):
+        if options.get(key):
+            Path(options[key]).mkdir(parents=True, exist_ok=True)
+
+
+@app.on_after_configure.connect
+def _on_after_configure(sender: Celery, **kwargs: object) -> None:
+    _prepare_filesystem_broker()

@@ -1,0 +1,14 @@
+"""Every periodic task, in one place, each with the reason for its cadence."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+BEAT_SCHEDULE: dict[str, dict] = {
+    # The worker reports that it is alive once a minute; /healthz shows how long ago that was,
+    # so an operator sees a stopped worker or beat within a couple of minutes.
+    "worker-heartbeat": {
+        "task": "apps.core.tasks.worker_heartbeat",
+        "schedule": timedelta(seconds=60),
+    },
+}

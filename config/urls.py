@@ -1,0 +1,46 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from apps.core.views import healthz
+from apps.tenants.views import tenant_picker
+
+
+def _superusers_only(request) -> bool:
+    return request.user.is_active and request.user.is_superuser
+
+
+# The Django admin sees every tenant's rows, so it is for superusers only.
+admin.site.has_permission = _superusers_only
+admin.site.site_header = "Plugboard administration"
+admin.site.site_title = "Plugboard admin"
+
+urlpatterns = [
+    path("", tenant_picker, name="tenant-picker"),
+    path("healthz", healthz, name="healthz"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "accounts/password/",
+        auth_views.PasswordChangeView.as_view(),
+        name="password_change",
+    ),
+    path(
+        "accounts/password/done/",
+        auth_views.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
+    path("t/<slug:tenant>/", include("apps.tenants.urls")),
+    path("api/v1/", include("config.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = "apps.core.views.not_found"
+handler500 = "apps.core.views.server_failure"
