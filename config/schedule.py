@@ -11,4 +11,11 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "apps.core.tasks.worker_heartbeat",
         "schedule": timedelta(seconds=60),
     },
+    # Tokens are refreshed when they have less than 5 minutes left (tokens.REFRESH_AHEAD);
+    # checking every minute leaves several attempts before any expires, so callers never wait
+    # for a refresh and a token never silently lapses.
+    "refresh-expiring-tokens": {
+        "task": "apps.outbound.tasks.refresh_expiring_tokens",
+        "schedule": timedelta(seconds=60),
+    },
 }

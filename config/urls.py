@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.core.views import healthz
+from apps.datasources.views import oauth_callback
 from apps.tenants.views import tenant_picker
 
 
@@ -35,7 +36,9 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
+    path("oauth/callback/", oauth_callback, name="oauth-callback"),
     path("t/<slug:tenant>/", include("apps.tenants.urls")),
+    path("t/<slug:tenant>/", include("apps.datasources.urls")),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

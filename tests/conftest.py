@@ -16,7 +16,13 @@ from apps.tenants.models import ApiKey, Role, Tenant
 from apps.tenants.services import api_key_create
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 
-pytest_plugins = ["tests.support.worker", "tests.support.browser"]
+pytest_plugins = [
+    "tests.support.worker",
+    "tests.support.browser",
+    "tests.support.tls",
+    "tests.support.servers",
+    "tests.support.canary",
+]
 
 PASSWORD = "correct horse battery"
 

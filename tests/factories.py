@@ -31,3 +31,17 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     tenant = factory.SubFactory(TenantFactory)
     role = Role.OWNER
+
+
+class DataSourceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "datasources.DataSource"
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"Source {n}")
+    slug = factory.Sequence(lambda n: f"source-{n}")
+    base_url = "https://api.example.com"
+    timeout_seconds = 10
+    auth_mode = "none"
+    auth_config = factory.LazyFunction(dict)
+    secrets = factory.LazyFunction(dict)

@@ -27,6 +27,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "apps.core",
     "apps.tenants",
+    "apps.outbound",
+    "apps.datasources",
 ]
 
 MIDDLEWARE = [

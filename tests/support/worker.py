@@ -77,10 +77,20 @@ class WorkerProcess:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker) -> Iterator[WorkerProcess]:
-    """One worker for the session, consuming this run's queue."""
+def celery_worker(django_db_setup, django_db_blocker, pki) -> Iterator[WorkerProcess]:
+    """One worker for the session, consuming this run's queue. Its outbound calls trust the
+    test CA and may reach the loopback test servers (by address: it has no test DNS)."""
+    from tests.support.servers import ALLOWED_NETWORKS
+
     with django_db_blocker.unblock():
-        worker = WorkerProcess(worker_env())
+        worker = WorkerProcess(
+            worker_env(
+                {
+                    "OUTBOUND_CA_BUNDLE": str(pki.ca_pem),
+                    "OUTBOUND_ALLOWED_NETWORKS": ",".join(ALLOWED_NETWORKS),
+                }
+            )
+        )
     try:
         yield worker
     finally:

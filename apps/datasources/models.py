@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+from apps.core.fields import EncryptedJSONField, EncryptedTextField
+from apps.tenants.models import TenantOwned
+
+
+class AuthModeName(models.TextChoices):
+    NONE = "none", "No authentication"
+    BASIC = "basic", "Basic (user name and password)"
+    API_KEY = "api_key", "API key"
+    TOKEN = "token", "Token (with optional refresh)"
+    OAUTH2_CLIENT_CREDENTIALS = "oauth2_client_credentials", "OAuth 2.0 client credentials"
+    OAUTH2_AUTHORIZATION_CODE = "oauth2_authorization_code", "OAuth 2.0 authorization code"
+
+
+class Status(models.TextChoices):
+    UNKNOWN = "unknown", "Not tested yet"
+    OK = "ok", "OK"
+    NEEDS_ATTENTION = "needs_attention", "Needs attention"
+
+
+class DataSource(TenantOwned):
+    """A connected REST API: where it is, how to authenticate, and how to test it.
+
+    Configuration is plain JSON and may be shown; every secret lives in ``secrets``, which is
+    encrypted and write-only. Tokens obtained at run time live in :class:`TokenState`.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    type = models.CharField(max_length=20, choices=[("rest", "REST API")], default="rest")
+    slug = models.SlugField(max_length=100)
+    base_url = models.CharField(max_length=2000)
+    docs_url = models.CharField(max_length=2000, blank=True)
+    health_check_path = models.CharField(max_length=500, blank=True)
+    timeout_seconds = models.PositiveSmallIntegerField(
+        default=60, validators=[MinValueValidator(1), MaxValueValidator(60)]
+    )
+    headers = models.JSONField(default=list, blank=True)
+    auth_mode = models.CharField(
+        max_length=40, choices=AuthModeName.choices, default=AuthModeName.NONE
+    )
+    auth_config = models.JSONField(default=dict, blank=True)
+    secrets = EncryptedJSONField()
+    ping = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.UNKNOWN)
+    last_error = models.TextField(blank=True)
+    last_tested_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "slug"], name="unique_datasource_slug"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def pool_key(self) -> str:
+        """Outbound connections are pooled per data source."""
+        return f"datasource:{self.pk}"
+
+
+class TokenState(models.Model):
+    """Tokens a data source obtained at run time (refreshed, rotated), encrypted at rest."""
+
+    datasource = models.OneToOneField(
+        DataSource, on_delete=models.CASCADE, primary_key=True, related_name="token_state"
+    )
+    access_token = EncryptedTextField(null=True, blank=True)
+    refresh_token = EncryptedTextField(null=True, blank=True)
+    token_type = models.CharField(max_length=40, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    obtained_at = models.DateTimeField(null=True, blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+    last_refresh_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_refresh_error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"Tokens of {self.datasource_id}"
+
+    def expiring(self, within: timedelta) -> bool:
+        return self.expires_at is not None and self.expires_at - timezone.now() <= within
+
+
+class OAuthGrant(TenantOwned):
+    """A pending OAuth 2.0 authorization: server-side, single use, bound to user and tenant."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    state = models.CharField(max_length=100, unique=True)
+    datasource = models.ForeignKey(DataSource, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    code_verifier = EncryptedTextField(null=True, blank=True)
+    redirect_uri = models.CharField(max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    LIFETIME = timedelta(minutes=10)
+
+    def __str__(self) -> str:
+        return f"OAuth grant for {self.datasource_id}"
+
+    @property
+    def expired(self) -> bool:
+        return timezone.now() - self.created_at > self.LIFETIME

@@ -1,0 +1,346 @@
+"""The one outbound HTTP client. Every call Plugboard makes to an upstream goes through
+:func:`send` (or :func:`datasource_request`, which adds a data source's base URL, headers and
+auth on top of it).
+
+It checks each destination against the policy and connects to the checked address, follows at
+most three redirects itself (each checked again, never to http, credentials dropped when the host
+changes), bounds the whole exchange by one deadline, caps the body after decompression, and
+turns every failure into a typed error with a readable message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import requests
+from requests.structures import CaseInsensitiveDict
+from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
+from urllib3.exceptions import HTTPError as Urllib3HTTPError
+from urllib3.exceptions import SSLError as Urllib3SSLError
+
+from apps.outbound import policy
+from apps.outbound.errors import (
+    DestinationBlocked,
+    OutboundError,
+    RateLimited,
+    ResponseTooLarge,
+    UnexpectedResponse,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamTLSError,
+    UpstreamUnreachable,
+)
+from apps.outbound.redaction import redact_url
+from apps.outbound.transport import Deadline, Trace, new_session, sessions
+
+logger = logging.getLogger("plugboard.outbound")
+
+MAX_REDIRECTS = 3
+MAX_TIMEOUT = 60.0
+OPTIONS_MAX_BYTES = 10 * 1024 * 1024
+PROXY_MAX_BYTES = 20 * 1024 * 1024
+TOKEN_MAX_BYTES = 1024 * 1024
+_READ_CHUNK = 64 * 1024
+_REDIRECT_STATUSES = {301, 302, 303, 307, 308}
+# Headers that may follow a redirect to another host; everything else may identify the caller.
+_CROSS_HOST_SAFE_HEADERS = {"accept", "accept-language", "content-type", "user-agent"}
+
+
+@dataclass
+class Credentials:
+    """What an auth mode added to a request, so that it can be withheld from other hosts."""
+
+    headers: dict[str, str] = field(default_factory=dict)
+    params: list[tuple[str, str]] = field(default_factory=list)
+    token: str | None = None  # the token used, to detect a concurrent refresh
+
+
+@dataclass
+class OutboundRequest:
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    params: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes | None = None
+
+
+@dataclass
+class OutboundResponse:
+    status_code: int
+    headers: CaseInsensitiveDict
+    content: bytes
+    url: str
+    elapsed_ms: float
+    redirects: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("Content-Type", "")
+
+    @property
+    def text(self) -> str:
+        return self.content.decode(_charset(self.content_type), errors="replace")
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.content)
+        except ValueError as exc:
+            raise UnexpectedResponse(
+                "The upstream API did not answer with JSON.",
+                details={"content_type": self.content_type[:100]},
+            ) from exc
+
+    def raise_for_status(self) -> OutboundResponse:
+        """Map a non-2xx answer to the contract's typed errors."""
+        if self.ok:
+            return self
+        if self.status_code == 429:
+            raise RateLimited(retry_after=parse_retry_after(self.headers.get("Retry-After")))
+        raise UpstreamError(status_code=self.status_code)
+
+
+def _charset(content_type: str) -> str:
+    for part in content_type.split(";")[1:]:
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "charset" and value:
+            return value.strip('"')
+    return "utf-8"
+
+
+def parse_retry_after(value: str | None) -> int | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return int(value)
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(int(when.timestamp() - time.time()), 0)
+
+
+def add_query(url: str, params: Iterable[tuple[str, str]]) -> str:
+    params = list(params)
+    if not params:
+        return url
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True) + params
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def join_url(base_url: str, path: str) -> str:
+    """``https://h/api`` + ``/items?x=1`` → ``https://h/api/items?x=1`` (never replaces the host)."""
+    if not path:
+        return base_url
+    return base_url.rstrip("/") + "/" + path.lstrip("/")
+
+
+def _tls_reason(exc: BaseException) -> str:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current.verify_message or "certificate verify failed"
+        if isinstance(current, ssl.SSLError):
+            return current.reason or "TLS handshake failed"
+        for arg in getattr(current, "args", ()):
+            if isinstance(arg, BaseException) and id(arg) not in seen:
+                current = arg
+                break
+        else:
+            current = current.__cause__ or current.__context__
+    return "TLS handshake failed"
+
+
+def _map_transport_error(
+    exc: Exception, target: policy.Target, deadline: Deadline
+) -> OutboundError:
+    where = target.host if target.port == 443 else f"{target.host}:{target.port}"
+    if deadline.expired() or isinstance(exc, requests.Timeout | ReadTimeoutError | TimeoutError):
+        return UpstreamTimeout(
+            f"{where} did not answer within {deadline.seconds:g} seconds.",
+            details={"timeout_seconds": deadline.seconds},
+        )
+    if isinstance(exc, requests.exceptions.SSLError | Urllib3SSLError | ssl.SSLError):
+        return UpstreamTLSError(
+            f"The TLS connection to {where} failed: {_tls_reason(exc)}.",
+            details={"reason": "tls"},
+        )
+    if isinstance(exc, DecodeError | requests.exceptions.ContentDecodingError):
+        return UnexpectedResponse(f"{where} sent a body that could not be decoded.")
+    if isinstance(exc, ProtocolError | requests.exceptions.ChunkedEncodingError):
+        return UpstreamUnreachable(f"The connection to {where} broke off.")
+    return UpstreamUnreachable(f"Could not connect to {where}.")
+
+
+def _read_capped(response: requests.Response, max_bytes: int, where: str) -> bytes:
+    declared = response.headers.get("Content-Length")
+    encoded = response.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
+    if declared and declared.isdigit() and int(declared) > max_bytes and not encoded:
+        raise ResponseTooLarge(
+            f"{where} answered with {int(declared):,} bytes; the limit is {max_bytes:,}.",
+            details={"limit_bytes": max_bytes, "reason": "too_large"},
+        )
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in response.raw.stream(_READ_CHUNK, decode_content=True):
+        total += len(chunk)
+        if total > max_bytes:
+            raise ResponseTooLarge(
+                f"{where} answered with more than {max_bytes:,} bytes (after decompression).",
+                details={"limit_bytes": max_bytes, "reason": "too_large"},
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _next_request(
+    current: OutboundRequest, response: requests.Response, status: int
+) -> OutboundRequest:
+    location = response.headers.get("Location")
+    if not location:
+        raise UnexpectedResponse("The upstream API redirected without saying where to.")
+    url = urljoin(current.url, location)
+    method, body = current.method, current.body
+    if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
+        method, body = "GET", None
+    headers = dict(current.headers)
+    if body is None:
+        headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+    return OutboundRequest(method=method, url=url, headers=headers, body=body)
+
+
+def send(
+    request: OutboundRequest,
+    *,
+    timeout: float,
+    max_bytes: int,
+    pool: str = "default",
+    credentials: Credentials | None = None,
+    follow_redirects: bool = True,
+    trace: Trace | None = None,
+    fresh_connection: bool = False,
+) -> OutboundResponse:
+    """Send ``request`` to an upstream under the outbound policy; see the module docstring."""
+    deadline = Deadline(min(max(float(timeout), 0.1), MAX_TIMEOUT))
+    started = time.perf_counter()
+    session = new_session(_ca_bundle()) if fresh_connection else sessions.get(pool)
+    credentials = credentials or Credentials()
+    current = request
+    origin: tuple[str, int] | None = None
+    carry_credentials = True
+    try:
+        for hop in range(MAX_REDIRECTS + 1):
+            target = policy.parse_target(add_query(current.url, current.params))
+            if origin is None:
+                origin = target.origin
+            elif target.origin != origin:
+                carry_credentials = False
+            dns_started = time.perf_counter()
+            pin, addresses = policy.check_target(target, timeout=deadline.remaining())
+            if trace is not None and hop == 0:
+                trace.dns_ms = (time.perf_counter() - dns_started) * 1000
+                trace.addresses = [str(ip) for ip in addresses]
+
+            headers = dict(current.headers)
+            url = target.url
+            if carry_credentials:
+                headers.update(credentials.headers)
+                url = add_query(url, credentials.params)
+            else:
+                headers = {
+                    k: v for k, v in headers.items() if k.lower() in _CROSS_HOST_SAFE_HEADERS
+                }
+            headers["Host"] = target.host_header
+            prepared = requests.Request(current.method, url, headers=headers, data=current.body)
+            prepared = session.prepare_request(prepared)
+            prepared.plugboard_pin = pin  # type: ignore[attr-defined]
+
+            with deadline.active(trace):
+                request_started = time.perf_counter()
+                try:
+                    upstream = session.send(
+                        prepared,
+                        stream=True,
+                        allow_redirects=False,
+                        timeout=(deadline.remaining(), deadline.remaining()),
+                    )
+                except OutboundError:
+                    raise
+                except (requests.RequestException, Urllib3HTTPError, OSError, ValueError) as exc:
+                    raise _map_transport_error(exc, target, deadline) from None
+                try:
+                    status = upstream.status_code
+                    if follow_redirects and status in _REDIRECT_STATUSES:
+                        upstream.close()
+                        if hop == MAX_REDIRECTS:
+                            raise UnexpectedResponse(
+                                f"The upstream API redirected more than {MAX_REDIRECTS} times."
+                            )
+                        next_request = _next_request(current, upstream, status)
+                        if urlsplit(next_request.url).scheme.lower() != "https":
+                            raise DestinationBlocked(
+                                "The upstream API redirected to a non-https URL; refused."
+                            )
+                        current = next_request
+                        continue
+                    where = target.host
+                    try:
+                        content = _read_capped(upstream, max_bytes, where)
+                    except OutboundError:
+                        raise
+                    except (
+                        requests.RequestException,
+                        Urllib3HTTPError,
+                        OSError,
+                        ValueError,
+                    ) as exc:
+                        raise _map_transport_error(exc, target, deadline) from None
+                    finally:
+                        upstream.close()
+                    if trace is not None:
+                        trace.request_ms = (time.perf_counter() - request_started) * 1000
+                finally:
+                    upstream.close()
+            elapsed = (time.perf_counter() - started) * 1000
+            logger.info(
+                "%s %s -> %s in %.0f ms", request.method, redact_url(target.url), status, elapsed
+            )
+            return OutboundResponse(
+                status_code=status,
+                headers=CaseInsensitiveDict(upstream.headers),
+                content=content,
+                url=target.url,
+                elapsed_ms=elapsed,
+                redirects=hop,
+            )
+        raise UnexpectedResponse("Too many redirects.")  # pragma: no cover - loop always returns
+    except OutboundError as exc:
+        logger.info(
+            "%s %s failed: %s (%s)", request.method, redact_url(request.url), exc.code, exc.message
+        )
+        raise
+    finally:
+        if fresh_connection:
+            session.close()
+
+
+def _ca_bundle() -> str:
+    from django.conf import settings
+
+    return settings.OUTBOUND_CA_BUNDLE

@@ -1,0 +1,86 @@
+"""Typed errors of outbound calls. Each carries the contract's code, an HTTP status for the API
+and a sentence a tenant admin understands. None of them ever holds a secret or a URL's query."""
+
+from __future__ import annotations
+
+from apps.core.errors import ApplicationError
+
+
+class OutboundError(ApplicationError):
+    code = "upstream_error"
+    status = 502
+    message = "The upstream API call failed."
+
+
+class DestinationBlocked(OutboundError):
+    code = "destination_blocked"
+    message = "This destination is not allowed."
+
+
+class InvalidDestination(DestinationBlocked):
+    """A URL that is not a plain https URL (userinfo, whitespace, another scheme...)."""
+
+
+class UpstreamTimeout(OutboundError):
+    code = "upstream_timeout"
+    status = 504
+    message = "The upstream API did not answer in time."
+
+
+class UpstreamUnreachable(OutboundError):
+    code = "upstream_unreachable"
+    message = "The upstream API could not be reached."
+
+
+class UpstreamTLSError(UpstreamUnreachable):
+    """The TLS handshake or certificate check failed (same contract code as unreachable)."""
+
+    message = "The upstream API's TLS certificate could not be verified."
+
+
+class UpstreamError(OutboundError):
+    code = "upstream_error"
+    message = "The upstream API answered with an error."
+
+    def __init__(self, message: str | None = None, *, status_code: int, **kwargs) -> None:
+        details = {"status_code": status_code, **kwargs.pop("details", {})}
+        super().__init__(
+            message or f"The upstream API answered with HTTP {status_code}.",
+            details=details,
+            **kwargs,
+        )
+        self.status_code = status_code
+
+
+class RateLimited(OutboundError):
+    code = "upstream_rate_limited"
+    status = 429
+    message = "The upstream API is rate limiting requests."
+
+    def __init__(self, message: str | None = None, *, retry_after: int | None = None) -> None:
+        details = {"status_code": 429}
+        headers = {}
+        if retry_after is not None:
+            details["retry_after"] = retry_after
+            headers["Retry-After"] = str(retry_after)
+        text = message or (
+            f"The upstream API is rate limiting requests; retry in {retry_after} seconds."
+            if retry_after is not None
+            else None
+        )
+        super().__init__(text, details=details, headers=headers)
+        self.retry_after = retry_after
+
+
+class UnexpectedResponse(OutboundError):
+    code = "unexpected_response"
+    message = "The upstream API's answer was not what was expected."
+
+
+class ResponseTooLarge(UnexpectedResponse):
+    message = "The upstream API's answer is larger than allowed."
+
+
+class TokenRefreshFailed(OutboundError):
+    code = "token_refresh_failed"
+    message = "A new access token could not be obtained."

@@ -1,0 +1,96 @@
+"""Validation of the custom headers a data source sends."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+MAX_HEADERS = 20
+MAX_VALUE_LENGTH = 4096
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
+
+# Reference: https://fetch.spec.whatwg.org/#forbidden-request-header
+FORBIDDEN_NAMES = frozenset(
+    {
+        "accept-charset",
+        "accept-encoding",
+        "access-control-request-headers",
+        "access-control-request-method",
+        "connection",
+        "content-length",
+        "cookie",
+        "cookie2",
+        "date",
+        "dnt",
+        "expect",
+        "host",
+        "keep-alive",
+        "origin",
+        "referer",
+        "set-cookie",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "via",
+        "x-http-method",
+        "x-http-method-override",
+        "x-method-override",
+        # Not in the Fetch list, but credentials belong to the auth settings, not headers.
+        "authorization",
+    }
+)
+FORBIDDEN_PREFIXES = ("proxy-", "sec-")
+
+
+def validate_header_name(name: Any, *, allow_authorization: bool = False) -> str:
+    if not isinstance(name, str) or not _TOKEN.match(name):
+        raise ValidationError(
+            f"{name!r} is not a valid header name (letters, digits and !#$%&'*+.^_`|~-).",
+            code="invalid_header",
+        )
+    lower = name.lower()
+    if allow_authorization and lower == "authorization":
+        return name
+    if lower in FORBIDDEN_NAMES or lower.startswith(FORBIDDEN_PREFIXES):
+        hint = " Set credentials under authentication instead." if lower == "authorization" else ""
+        raise ValidationError(f"The header {name} cannot be set.{hint}", code="forbidden_header")
+    return name
+
+
+def validate_header_value(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValidationError("A header value must be text.", code="invalid_header")
+    if any(ch in value for ch in "\r\n\x00"):
+        raise ValidationError("A header value may not contain line breaks.", code="invalid_header")
+    if len(value) > MAX_VALUE_LENGTH:
+        raise ValidationError(
+            f"A header value may be at most {MAX_VALUE_LENGTH} characters.", code="invalid_header"
+        )
+    return value
+
+
+def validate_headers(headers: Any) -> list[dict[str, str]]:
+    """``[{"name", "value"}]``, at most 20, names valid and not forbidden, no duplicates."""
+    if headers in (None, ""):
+        return []
+    if not isinstance(headers, list):
+        raise ValidationError("Headers must be a list of {name, value}.", code="invalid")
+    if len(headers) > MAX_HEADERS:
+        raise ValidationError(
+            f"At most {MAX_HEADERS} headers are allowed.", code="too_many_headers"
+        )
+    seen: set[str] = set()
+    cleaned = []
+    for item in headers:
+        if not isinstance(item, dict) or set(item) - {"name", "value"}:
+            raise ValidationError("Each header is an object with name and value.", code="invalid")
+        name = validate_header_name(item.get("name"))
+        value = validate_header_value(item.get("value", ""))
+        if name.lower() in seen:
+            raise ValidationError(f"The header {name} is listed twice.", code="duplicate_header")
+        seen.add(name.lower())
+        cleaned.append({"name": name, "value": value})
+    return cleaned

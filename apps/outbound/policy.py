@@ -1,0 +1,204 @@
+"""Destination policy for every outbound call.
+
+- Only ``https`` URLs without userinfo, backslashes, whitespace or control characters.
+- The host is resolved once; every address must be allowed, and the connection is then made to
+  the checked address (see ``transport``), so a second lookup cannot rebind it.
+- Loopback, private, link-local, shared, reserved, multicast and unspecified addresses are
+  refused, also when they hide inside an IPv6 address (IPv4-mapped, IPv4-compatible, 6to4,
+  Teredo, NAT64), unless ``OUTBOUND_ALLOWED_NETWORKS`` names a network that holds them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+from apps.outbound.errors import (
+    DestinationBlocked,
+    InvalidDestination,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_FORBIDDEN_URL_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
+_NAT64_NETWORKS = (
+    ipaddress.ip_network("64:ff9b::/96"),  # RFC 6052 well-known prefix
+    ipaddress.ip_network("64:ff9b:1::/48"),  # RFC 8215 local-use prefix
+)
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d form
+# Ranges Python's ipaddress still calls global but that are never a public API endpoint.
+_EXTRA_BLOCKED = (
+    ipaddress.ip_network("fec0::/10"),  # deprecated site-local
+    ipaddress.ip_network("2001:db8::/32"),  # documentation
+    ipaddress.ip_network("100::/64"),  # discard-only
+)
+
+# The resolver; tests replace it to map test names onto loopback addresses.
+getaddrinfo: Callable[..., list] = socket.getaddrinfo
+_resolver_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="outbound-dns")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A checked URL's parts."""
+
+    url: str
+    host: str  # lower-case name or IP literal, without brackets
+    port: int
+    path: str  # path and query, for the request line
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == 443 else f"{host}:{self.port}"
+
+    @property
+    def origin(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+
+@dataclass(frozen=True)
+class Pin:
+    """The checked address a request must connect to, and the name TLS must verify."""
+
+    ip: str
+    hostname: str
+    port: int
+
+
+def parse_target(url: str) -> Target:
+    """Check a URL's form; raise InvalidDestination with a readable reason."""
+    if not isinstance(url, str) or not url:
+        raise InvalidDestination("The URL is empty.")
+    if _FORBIDDEN_URL_CHARS.search(url):
+        raise InvalidDestination("The URL contains whitespace, a backslash or a control character.")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidDestination("The URL is not valid.") from exc
+    if parts.scheme.lower() != "https":
+        raise InvalidDestination(
+            "Only https:// URLs are allowed.", code="https_required", status=400
+        )
+    if "@" in parts.netloc or parts.username is not None or parts.password is not None:
+        raise InvalidDestination("The URL must not contain a user name or password.")
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise InvalidDestination("The URL has no host.")
+    if "%" in host:
+        raise InvalidDestination("IPv6 zone identifiers are not allowed in URLs.")
+    path = parts.path or "/"
+    if parts.query:
+        path = f"{path}?{parts.query}"
+    return Target(url=url, host=host.lower(), port=port or 443, path=path)
+
+
+@lru_cache(maxsize=8)
+def _allowed_networks(raw: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in raw if item.strip())
+
+
+def allowed_networks() -> tuple[IPNetwork, ...]:
+    return _allowed_networks(tuple(settings.OUTBOUND_ALLOWED_NETWORKS))
+
+
+def embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries, in any of the forms used to smuggle one."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]  # the client's (de-obfuscated) address
+    for network in _NAT64_NETWORKS:
+        if ip in network:
+            return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in _IPV4_COMPATIBLE and int(ip) > 1:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def _is_public(ip: IPAddress) -> bool:
+    return (
+        ip.is_global
+        and not ip.is_multicast
+        and not ip.is_reserved
+        and not ip.is_unspecified
+        and not any(ip in net for net in _EXTRA_BLOCKED if net.version == ip.version)
+    )
+
+
+def address_allowed(ip: IPAddress, networks: Iterable[IPNetwork] | None = None) -> bool:
+    """True when ``ip`` (and any IPv4 address inside it) may be connected to."""
+    networks = tuple(allowed_networks() if networks is None else networks)
+    inner = embedded_ipv4(ip)
+    for candidate in (ip, inner):
+        if candidate is not None and any(
+            candidate.version == net.version and candidate in net for net in networks
+        ):
+            return True
+    if inner is not None:
+        # An IPv4-mapped address is its IPv4 address; the other wrappers must pass as well.
+        return _is_public(inner) and (ip.ipv4_mapped is not None or _is_public(ip))
+    return _is_public(ip)
+
+
+def _literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def resolve(host: str, port: int, *, timeout: float) -> list[IPAddress]:
+    """All addresses of ``host``, resolved once, within ``timeout`` seconds."""
+    literal = _literal(host)
+    if literal is not None:
+        return [literal]
+    future = _resolver_pool.submit(getaddrinfo, host, port, 0, socket.SOCK_STREAM)
+    try:
+        infos = future.result(timeout=max(timeout, 0.001))
+    except FutureTimeout as exc:
+        raise UpstreamTimeout(f"Looking up {host} took too long.") from exc
+    except (socket.gaierror, UnicodeError, OSError) as exc:
+        raise UpstreamUnreachable(f"The name {host} does not resolve.") from exc
+    addresses: list[IPAddress] = []
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if ip not in addresses:
+            addresses.append(ip)
+    if not addresses:
+        raise UpstreamUnreachable(f"The name {host} does not resolve.")
+    return addresses
+
+
+def check_target(target: Target, *, timeout: float) -> tuple[Pin, list[IPAddress]]:
+    """Resolve and check ``target``; the pin names the address to connect to."""
+    addresses = resolve(target.host, target.port, timeout=timeout)
+    networks = allowed_networks()
+    refused = [ip for ip in addresses if not address_allowed(ip, networks)]
+    if refused:
+        shown = ", ".join(str(ip) for ip in refused[:3])
+        raise DestinationBlocked(
+            f"{target.host} resolves to an address that is not allowed ({shown}): "
+            "private, loopback, link-local and other internal addresses are refused.",
+            details={"host": target.host},
+        )
+    # Prefer IPv4 when both are offered: IPv6 is often unroutable on servers.
+    chosen = sorted(addresses, key=lambda ip: ip.version)[0]
+    return Pin(ip=str(chosen), hostname=target.host, port=target.port), addresses

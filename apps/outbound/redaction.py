@@ -1,0 +1,37 @@
+"""Make URLs safe to show and log: no userinfo, and no query values (keys often ride there)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+
+def redact_url(url: str) -> str:
+    """``https://u:p@h/p?api_key=X&a=1`` → ``https://h/p?api_key=***&a=***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid URL>"
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host + (f":{port}" if port else "")
+    query = ""
+    if parts.query:
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        query = urlencode([(name, "***") for name, _ in pairs], safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def describe_destination(url: str) -> str:
+    """The host (and port) of ``url``, for messages."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "the destination"
+    host = parts.hostname or "the destination"
+    return f"{host}:{port}" if port else host

@@ -1,0 +1,88 @@
+"""Calls on behalf of a data source: its base URL, headers and auth on top of the client,
+with one refresh-and-retry when the upstream says the token expired."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from apps.outbound.auth import get_mode
+from apps.outbound.client import (
+    OPTIONS_MAX_BYTES,
+    Credentials,
+    OutboundRequest,
+    OutboundResponse,
+    join_url,
+    send,
+)
+from apps.outbound.errors import OutboundError
+from apps.outbound.tokens import mark_needs_attention, token_current, token_refresh
+from apps.outbound.transport import Trace
+
+
+class NotConnected(OutboundError):
+    code = "not_connected"
+    status = 409
+    message = "This data source is not connected yet: open its connect link to grant access."
+
+
+def datasource_credentials(datasource: Any, request: OutboundRequest) -> Credentials:
+    mode = get_mode(datasource.auth_mode)
+    if not mode.token_bearing:
+        return mode.apply(datasource, request)
+    token = token_current(datasource)
+    if not token:
+        raise NotConnected()
+    return mode.token_credentials(datasource, token)
+
+
+def datasource_request(
+    datasource: Any,
+    *,
+    method: str = "GET",
+    path: str = "",
+    url: str | None = None,
+    params: list[tuple[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+    max_bytes: int = OPTIONS_MAX_BYTES,
+    trace: Trace | None = None,
+    fresh_connection: bool = False,
+) -> OutboundResponse:
+    """Send one request to ``datasource`` (``path`` is relative to its base URL)."""
+    all_headers = {h["name"]: h["value"] for h in datasource.headers or []}
+    all_headers.update(headers or {})
+    request = OutboundRequest(
+        method=method,
+        url=url or join_url(datasource.base_url, path),
+        headers=all_headers,
+        params=list(params or []),
+        body=body,
+    )
+    mode = get_mode(datasource.auth_mode)
+    auth_started = time.perf_counter()
+    credentials = datasource_credentials(datasource, request)
+    if trace is not None:
+        trace.auth_ms = (time.perf_counter() - auth_started) * 1000
+    options = {
+        "timeout": datasource.timeout_seconds,
+        "max_bytes": max_bytes,
+        "pool": datasource.pool_key,
+        "trace": trace,
+        "fresh_connection": fresh_connection,
+    }
+    response = send(request, credentials=credentials, **options)
+    if mode.token_bearing and mode.is_expired(datasource, response):
+        from apps.datasources.models import TokenState
+
+        state = TokenState.objects.filter(datasource_id=datasource.pk).first()
+        if not mode.can_refresh(datasource, state):
+            mark_needs_attention(
+                datasource,
+                f"The upstream refused the token (HTTP {response.status_code}) and no way to "
+                "refresh it is configured.",
+            )
+            return response
+        token = token_refresh(datasource, stale=credentials.token)
+        response = send(request, credentials=mode.token_credentials(datasource, token), **options)
+    return response

@@ -1,0 +1,271 @@
+"""Token lifecycle against a real OAuth 2.0 server (django-oauth-toolkit over HTTPS):
+authorization code with PKCE, refresh, rotation, concurrency, failures, the schedule."""
+
+import threading
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from celery.signals import before_task_publish
+from django.db import connection
+from django.utils import timezone
+
+from apps.datasources.models import Status, TokenState
+from apps.outbound.errors import TokenRefreshFailed
+from apps.outbound.service import datasource_request
+from apps.outbound.tasks import refresh_expiring_tokens
+from tests.factories import DataSourceFactory
+from tests.outbound.oauth_helpers import connect, consent
+from tests.support.servers import OAUTH_IP
+from tests.support.worker import wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def code_source(acme, oauth):
+    def make(host="oauth.test"):
+        return DataSourceFactory(
+            tenant=acme.tenant,
+            base_url=oauth.url("/api", host=host),
+            auth_mode="oauth2_authorization_code",
+            auth_config={
+                "provider": "generic",
+                "client_id": "code-client",
+                "scope": "read",
+                "authorize_url": oauth.url("/o/authorize/", host=host),
+                "token_url": oauth.url("/o/token/", host=host),
+            },
+            secrets={"client_secret": "code-secret-value"},
+        )
+
+    return make
+
+
+@pytest.fixture
+def connected(client, acme, oauth, code_source):
+    client.force_login(acme.owner)
+    ds = code_source()
+    connect(client, ds, oauth)
+    return ds
+
+
+def expire_locally(ds):
+    TokenState.objects.filter(datasource=ds).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+
+def test_authorization_code_with_pkce_connects_and_calls(client, acme, oauth, code_source):
+    client.force_login(acme.owner)
+    ds = code_source()
+
+    authorize_url = connect(client, ds, oauth)
+
+    query = parse_qs(urlsplit(authorize_url).query)
+    assert query["code_challenge_method"] == ["S256"]
+    assert len(query["code_challenge"][0]) == 43
+    assert query["redirect_uri"] == ["http://testserver/oauth/callback/"]
+    assert query["response_type"] == ["code"] and query["scope"] == ["read"]
+    state = TokenState.objects.get(datasource=ds)
+    assert state.access_token and state.refresh_token and state.expires_at
+    response = datasource_request(ds, path="/hello")
+    assert response.status_code == 200
+    assert response.json()["user"] == "resource-owner"
+    ds.refresh_from_db()
+    assert ds.status == Status.OK
+
+
+def test_the_state_is_single_use(client, acme, oauth, code_source):
+    client.force_login(acme.owner)
+    ds = code_source()
+    start = client.get(f"/t/acme/datasources/{ds.pk}/connect/")
+    callback = consent(start.headers["Location"], oauth.ca_pem).replace("http://testserver", "")
+
+    assert client.get(callback).status_code == 302
+    replay = client.get(callback)
+
+    assert replay.status_code == 400
+    assert "already used" in replay.content.decode()
+
+
+def test_the_state_is_bound_to_the_user_who_started(client, acme, oauth, code_source):
+    from tests.factories import MembershipFactory, UserFactory
+
+    client.force_login(acme.owner)
+    ds = code_source()
+    start = client.get(f"/t/acme/datasources/{ds.pk}/connect/")
+    callback = consent(start.headers["Location"], oauth.ca_pem).replace("http://testserver", "")
+    mallory = UserFactory(username="mallory")
+    MembershipFactory(user=mallory, tenant=acme.tenant, role="admin")
+
+    client.force_login(mallory)
+    response = client.get(callback)
+
+    assert response.status_code == 400
+    assert "another user" in response.content.decode()
+    assert not TokenState.objects.filter(datasource=ds).exists()
+
+
+def test_the_state_is_bound_to_the_tenant_membership(client, acme, oauth, code_source):
+    client.force_login(acme.owner)
+    ds = code_source()
+    start = client.get(f"/t/acme/datasources/{ds.pk}/connect/")
+    callback = consent(start.headers["Location"], oauth.ca_pem).replace("http://testserver", "")
+    acme.owner.memberships.all().delete()
+
+    response = client.get(callback)
+
+    assert response.status_code == 400
+    assert not TokenState.objects.filter(datasource=ds).exists()
+
+
+def test_an_unknown_state_is_refused(client, acme):
+    client.force_login(acme.owner)
+    response = client.get("/oauth/callback/?code=abc&state=forged")
+    assert response.status_code == 400
+    assert "unknown" in response.content.decode()
+
+
+def test_connect_of_another_tenants_data_source_is_404(client, acme, globex, oauth, code_source):
+    ds = code_source()
+    client.force_login(globex.owner)
+    assert client.get(f"/t/acme/datasources/{ds.pk}/connect/").status_code == 404
+    assert client.get(f"/t/globex/datasources/{ds.pk}/connect/").status_code == 404
+
+
+def test_an_expiring_token_is_refreshed_and_the_refresh_token_rotates(connected, oauth):
+    before = TokenState.objects.get(datasource=connected)
+    old_access, old_refresh = before.access_token, before.refresh_token
+    refreshes = oauth.stats()["grant:refresh_token"]
+    expire_locally(connected)
+
+    assert datasource_request(connected, path="/hello").status_code == 200
+
+    after = TokenState.objects.get(datasource=connected)
+    assert after.access_token != old_access
+    assert after.refresh_token and after.refresh_token != old_refresh
+    assert oauth.stats()["grant:refresh_token"] == refreshes + 1
+    # The old refresh token was rotated away at the provider: using it again fails.
+    reuse = requests.post(
+        f"https://{OAUTH_IP}:{oauth.port}/o/token/",
+        data={"grant_type": "refresh_token", "refresh_token": old_refresh,
+              "client_id": "code-client", "client_secret": "code-secret-value"},
+        verify=str(oauth.ca_pem),
+        timeout=10,
+    )  # fmt: skip
+    assert reuse.status_code == 400
+
+
+def test_a_401_causes_one_refresh_and_one_retry(connected, oauth):
+    state = TokenState.objects.get(datasource=connected)
+    oauth.call("/_test/expire", {"token": state.access_token})  # the provider now says 401
+    refreshes = oauth.stats()["grant:refresh_token"]
+
+    response = datasource_request(connected, path="/hello")
+
+    assert response.status_code == 200
+    assert oauth.stats()["grant:refresh_token"] == refreshes + 1
+
+
+def test_a_custom_expired_rule_is_honoured(connected, oauth):
+    connected.auth_config = {**connected.auth_config, "expired_when": {"status_codes": [403]}}
+    connected.save()
+    state = TokenState.objects.get(datasource=connected)
+    oauth.call("/_test/expire", {"token": state.access_token})
+    refreshes = oauth.stats()["grant:refresh_token"]
+
+    response = datasource_request(connected, path="/hello")
+
+    assert response.status_code == 401  # 401 is not "expired" for this data source
+    assert oauth.stats()["grant:refresh_token"] == refreshes
+
+
+def test_fifty_concurrent_callers_with_an_expired_token_cause_one_token_request(connected, oauth):
+    expire_locally(connected)
+    before = oauth.stats()["token_requests"]
+    barrier = threading.Barrier(50)
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def call():
+        try:
+            barrier.wait(timeout=30)
+            results.append(datasource_request(connected, path="/hello").status_code)
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=call) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=90)
+
+    assert not errors, errors[:3]
+    assert results == [200] * 50
+    assert oauth.stats()["token_requests"] == before + 1
+
+
+def test_a_failed_refresh_keeps_the_stored_credential(connected, oauth):
+    stored = TokenState.objects.get(datasource=connected)
+    oauth.call("/_test/revoke-refresh", {})
+    expire_locally(connected)
+
+    with pytest.raises(TokenRefreshFailed) as info:
+        datasource_request(connected, path="/hello")
+
+    kept = TokenState.objects.get(datasource=connected)
+    assert kept.access_token == stored.access_token
+    assert kept.refresh_token == stored.refresh_token
+    connected.refresh_from_db()
+    assert connected.status == Status.NEEDS_ATTENTION
+    assert "invalid_grant" in connected.last_error
+    assert stored.refresh_token not in connected.last_error + str(info.value)
+    assert "code-secret-value" not in connected.last_error + str(info.value)
+
+
+def test_celery_messages_carry_ids_never_secrets(connected, monkeypatch):
+    TokenState.objects.filter(datasource=connected).update(
+        expires_at=timezone.now() + timedelta(minutes=2)
+    )
+    published = []
+
+    def capture(body=None, headers=None, **kwargs):
+        published.append((headers, body))
+
+    before_task_publish.connect(capture, weak=False)
+    try:
+        refresh_expiring_tokens()
+    finally:
+        before_task_publish.disconnect(capture)
+
+    state = TokenState.objects.get(datasource=connected)
+    refreshes = [(h, b) for h, b in published if h["task"].endswith("refresh_datasource_token")]
+    assert len(refreshes) == 1
+    _headers, body = refreshes[0]
+    assert list(body[0]) == [str(connected.pk)] and body[1] == {}
+    text = repr(published)
+    for secret in (state.access_token, state.refresh_token, "code-secret-value"):
+        assert secret not in text
+
+
+def test_the_schedule_refreshes_tokens_ahead_of_expiry_in_a_real_worker(
+    client, acme, oauth, code_source, celery_worker
+):
+    client.force_login(acme.owner)
+    ds = code_source(host=OAUTH_IP)  # the worker process resolves no test names
+    connect(client, ds, oauth)
+    TokenState.objects.filter(datasource=ds).update(
+        expires_at=timezone.now() + timedelta(minutes=2)
+    )
+    old = TokenState.objects.get(datasource=ds).access_token
+
+    refresh_expiring_tokens.delay()
+
+    wait_until(lambda: TokenState.objects.get(datasource=ds).access_token != old, timeout=30)
+    state = TokenState.objects.get(datasource=ds)
+    assert state.expires_at > timezone.now() + timedelta(minutes=30)
+    assert "refresh_datasource_token" in celery_worker.log()
