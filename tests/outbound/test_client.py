@@ -68,6 +68,20 @@ def test_proxies_from_the_environment_are_ignored(upstream, monkeypatch):
     assert get(upstream.url("/get")).status_code == 200
 
 
+def test_netrc_credentials_from_the_environment_are_ignored(upstream, monkeypatch, tmp_path):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine upstream.test login netrc-user password netrc-canary\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".netrc").write_text(netrc.read_text())
+    (tmp_path / ".netrc").chmod(0o600)
+
+    echoed = get(upstream.url("/headers")).json()["headers"]
+
+    assert "Authorization" not in echoed
+
+
 def test_cookies_are_never_kept(upstream):
     first = get(upstream.url("/cookies/set?session=abc"), pool="cookie-test")
     assert first.status_code == 200
