@@ -118,6 +118,21 @@ def validation_error_body(detail: Any) -> dict[str, Any]:
     return error_body(code, message, {"fields": fields})
 
 
+def django_validation_detail(exc: DjangoValidationError) -> Any:
+    """Django's ValidationError as DRF error details, keeping each error's code."""
+
+    def details(errors: list[DjangoValidationError]) -> list[drf_exceptions.ErrorDetail]:
+        return [
+            drf_exceptions.ErrorDetail(message, code=error.code or "invalid")
+            for error in errors
+            for message in error.messages
+        ]
+
+    if hasattr(exc, "error_dict"):
+        return {field: details(errors) for field, errors in exc.error_dict.items()}
+    return details(exc.error_list)
+
+
 _DRF_CODES = {
     drf_exceptions.NotAuthenticated: "not_authenticated",
     drf_exceptions.AuthenticationFailed: "authentication_failed",
@@ -136,9 +151,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, ApplicationError):
         return Response(exc.as_body(), status=exc.status, headers=exc.headers)
     if isinstance(exc, DjangoValidationError):
-        exc = drf_exceptions.ValidationError(
-            detail=exc.message_dict if hasattr(exc, "error_dict") else exc.messages
-        )
+        exc = drf_exceptions.ValidationError(detail=django_validation_detail(exc))
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()
     if isinstance(exc, DjangoPermissionDenied):

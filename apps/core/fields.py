@@ -66,7 +66,9 @@ class EncryptedFieldMixin:
     def contribute_to_class(self, cls: type[models.Model], name: str, **kwargs: Any) -> None:
         super().contribute_to_class(cls, name, **kwargs)  # type: ignore[misc]
         setattr(cls, self.attname, _EncryptedDescriptor(self))
-        if not cls._meta.abstract:
+        # Migrations build historical copies of models (module "__fake__"); only real models
+        # are rotated.
+        if not cls._meta.abstract and cls.__module__ != "__fake__":
             ENCRYPTED_FIELDS.append(self)
 
     @property

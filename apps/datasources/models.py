@@ -54,6 +54,8 @@ class DataSource(TenantOwned):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.UNKNOWN)
     last_error = models.TextField(blank=True)
     last_tested_at = models.DateTimeField(null=True, blank=True)
+    # Bumped on every change; part of every options cache key, so a change invalidates at once.
+    cache_version = models.PositiveIntegerField(default=1, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -117,3 +119,36 @@ class OAuthGrant(TenantOwned):
     @property
     def expired(self) -> bool:
         return timezone.now() - self.created_at > self.LIFETIME
+
+
+class AuditAction(models.TextChoices):
+    CREATED = "created", "Created"
+    CHANGED = "changed", "Changed"
+    TESTED = "tested", "Tested"
+    CONNECTED = "connected", "Connected"
+    DELETED = "deleted", "Deleted"
+    CACHE_PURGED = "cache_purged", "Cache purged"
+
+
+class AuditEntry(TenantOwned):
+    """Who did what to a data source, and when. Field names only: never a secret value."""
+
+    datasource = models.ForeignKey(
+        DataSource, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_entries"
+    )
+    datasource_name = models.CharField(max_length=200)
+    action = models.CharField(max_length=20, choices=AuditAction.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=200)
+    changes = models.JSONField(default=list, blank=True)
+    summary = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.actor_label} {self.action} {self.datasource_name}"

@@ -4,16 +4,105 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.views import View
-from django.views.generic import DetailView
+from django.views.decorators.cache import never_cache
+from django.views.generic import DetailView, ListView
 
-from apps.datasources.models import DataSource
+from apps.datasources.forms import ConfigureForm, CreateForm
+from apps.datasources.models import AuditAction, DataSource, TokenState
+from apps.datasources.representation import secrets_set
+from apps.datasources.services import (
+    audit_record,
+    datasource_create,
+    datasource_delete,
+    datasource_preview,
+    datasource_purge_cache,
+    datasource_record_test,
+    datasource_update,
+)
+from apps.datasources.testing import connection_test
+from apps.outbound.auth import get_mode
 from apps.outbound.errors import OutboundError
 from apps.outbound.oauth import OAuthFlowError, oauth_begin, oauth_complete
 from apps.tenants.scoping import TenantRequiredMixin, TenantScopedQuerysetMixin
+
+
+def _detail_url(datasource: DataSource) -> str:
+    return reverse("datasource-detail", args=[datasource.tenant.slug, datasource.pk])
+
+
+class DataSourceListView(TenantRequiredMixin, TenantScopedQuerysetMixin, ListView):
+    model = DataSource
+    template_name = "datasources/list.html"
+    paginate_by = 25
+
+    def scope_queryset(self, queryset: QuerySet) -> QuerySet:
+        q = self.request.GET.get("q", "").strip()
+        if q:
+            queryset = queryset.filter(
+                Q(name__icontains=q) | Q(slug__icontains=q) | Q(base_url__icontains=q)
+            )
+        return queryset.order_by("name", "pk")
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(
+            title="Data sources", q=self.request.GET.get("q", "").strip(), **kwargs
+        )
+
+
+class DataSourceCreateView(TenantRequiredMixin, View):
+    """The wizard's first steps: choose the type (REST API) → Next → name → Create."""
+
+    write_required = True
+
+    def get(self, request: HttpRequest, tenant: str) -> HttpResponse:
+        return render(
+            request, "datasources/new.html", {"title": "Create data source", "step": "type"}
+        )
+
+    def post(self, request: HttpRequest, tenant: str) -> HttpResponse:
+        if request.POST.get("type") != "rest":
+            return render(
+                request,
+                "datasources/new.html",
+                {"title": "Create data source", "step": "type", "error": "Choose a type."},
+                status=400,
+            )
+        if "name" not in request.POST:
+            return render(
+                request,
+                "datasources/new.html",
+                {"title": "Create data source", "step": "name", "form": CreateForm()},
+            )
+        form = CreateForm(request.POST)
+        if form.is_valid():
+            try:
+                datasource = datasource_create(
+                    tenant=request.tenant, data={"name": form.cleaned_data["name"]},
+                    actor=request.user, require_connection=False,
+                )  # fmt: skip
+            except ValidationError as exc:
+                for message in exc.messages:
+                    form.add_error("name", message)
+            else:
+                messages.success(
+                    request, f"“{datasource.name}” created. Now configure its connection."
+                )
+                return HttpResponseRedirect(
+                    reverse("datasource-configure", args=[tenant, datasource.pk])
+                )
+        return render(
+            request,
+            "datasources/new.html",
+            {"title": "Create data source", "step": "name", "form": form},
+            status=400,
+        )
 
 
 class DataSourceDetailView(TenantRequiredMixin, TenantScopedQuerysetMixin, DetailView):
@@ -21,9 +110,130 @@ class DataSourceDetailView(TenantRequiredMixin, TenantScopedQuerysetMixin, Detai
     template_name = "datasources/detail.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
-        context["title"] = self.object.name
-        return context
+        ds = self.object
+        state = TokenState.objects.filter(datasource=ds).first()
+        return super().get_context_data(
+            title=ds.name,
+            auth_description=get_mode(ds.auth_mode).describe(ds),
+            secrets_set=secrets_set(ds),
+            token_state=state,
+            connected=bool(state and (state.access_token or state.refresh_token)),
+            callback_url=self.request.build_absolute_uri(reverse("oauth-callback")),
+            audit=ds.audit_entries.select_related("actor")[:50],
+            **kwargs,
+        )
+
+
+@method_decorator(never_cache, name="dispatch")
+class DataSourceConfigureView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
+    """Server details, custom headers, authentication and test settings, on one page."""
+
+    model = DataSource
+    write_required = True
+
+    def _render(self, request: HttpRequest, form: ConfigureForm, status: int = 200) -> HttpResponse:
+        ds = form.datasource
+        return render(
+            request,
+            "datasources/configure.html",
+            {
+                "title": f"Configure {ds.name}",
+                "object": ds,
+                "form": form,
+                "headers": form.headers_typed(),
+                "callback_url": request.build_absolute_uri(reverse("oauth-callback")),
+                "connected": TokenState.objects.filter(datasource=ds).exists(),
+            },
+            status=status,
+        )
+
+    def get(self, request: HttpRequest, tenant: str, pk: str) -> HttpResponse:
+        ds = get_object_or_404(self.get_queryset(), pk=pk)
+        return self._render(request, ConfigureForm(datasource=ds))
+
+    def post(self, request: HttpRequest, tenant: str, pk: str) -> HttpResponse:
+        ds = get_object_or_404(self.get_queryset(), pk=pk)
+        form = ConfigureForm(request.POST, datasource=ds)
+        if form.is_valid():
+            try:
+                datasource_update(datasource=ds, data=form.to_data(), actor=request.user)
+            except ValidationError as exc:
+                form.add_service_errors(exc)
+            else:
+                messages.success(request, f"“{ds.name}” saved.")
+                if request.POST.get("then") == "connect":
+                    return HttpResponseRedirect(reverse("datasource-connect", args=[tenant, pk]))
+                return HttpResponseRedirect(_detail_url(ds))
+        # Everything typed comes back, except secrets (password inputs never render a value).
+        return self._render(request, form, status=400)
+
+
+class DataSourceTestView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
+    """Test connection: with the configure page's unsaved values (POST body) or, from the
+    detail page (no body), with the saved settings. Answers JSON."""
+
+    model = DataSource
+    write_required = True
+
+    def post(self, request: HttpRequest, tenant: str, pk: str) -> JsonResponse:
+        ds = get_object_or_404(self.get_queryset(), pk=pk)
+        saved = "base_url" not in request.POST
+        target, tokens_usable = ds, True
+        if not saved:
+            form = ConfigureForm(request.POST, datasource=ds)
+            if not form.is_valid():
+                return self._invalid(form)
+            try:
+                target, tokens_usable = datasource_preview(datasource=ds, data=form.to_data())
+            except ValidationError as exc:
+                form.add_service_errors(exc)
+                return self._invalid(form)
+        result = connection_test(target, ephemeral_tokens=not tokens_usable)
+        datasource_record_test(
+            datasource=ds, ok=result["ok"], message=result["message"], actor=request.user,
+            saved=saved,
+        )  # fmt: skip
+        return JsonResponse(result)
+
+    @staticmethod
+    def _invalid(form: ConfigureForm) -> JsonResponse:
+        errors = {key: [str(e) for e in value] for key, value in form.errors.items()}
+        if form.header_errors:
+            errors["headers"] = form.header_errors
+        return JsonResponse(
+            {"ok": False, "message": "Correct the highlighted fields first.", "errors": errors,
+             "steps": []},
+            status=400,
+        )  # fmt: skip
+
+
+class DataSourceDeleteView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
+    model = DataSource
+    write_required = True
+
+    def get(self, request: HttpRequest, tenant: str, pk: str) -> HttpResponse:
+        ds = get_object_or_404(self.get_queryset(), pk=pk)
+        return render(
+            request, "datasources/delete.html", {"title": f"Delete {ds.name}", "object": ds}
+        )
+
+    def post(self, request: HttpRequest, tenant: str, pk: str) -> HttpResponse:
+        ds = get_object_or_404(self.get_queryset(), pk=pk)
+        name = ds.name
+        datasource_delete(datasource=ds, actor=request.user)
+        messages.success(request, f"“{name}” deleted, with its stored secrets and tokens.")
+        return HttpResponseRedirect(reverse("datasource-list", args=[tenant]))
+
+
+class DataSourcePurgeView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
+    model = DataSource
+    write_required = True
+
+    def post(self, request: HttpRequest, tenant: str, pk: str) -> HttpResponse:
+        ds = get_object_or_404(self.get_queryset(), pk=pk)
+        purged = datasource_purge_cache(datasource=ds, actor=request.user)
+        messages.success(request, f"Cache purged: {purged} cached answers removed.")
+        return HttpResponseRedirect(_detail_url(ds))
 
 
 class OAuthConnectView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
@@ -39,7 +249,7 @@ class OAuthConnectView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
             url = oauth_begin(datasource=datasource, user=request.user, redirect_uri=redirect_uri)
         except OAuthFlowError as exc:
             messages.error(request, exc.message)
-            return HttpResponseRedirect(reverse("datasource-detail", args=[tenant, pk]))
+            return HttpResponseRedirect(_detail_url(datasource))
         return HttpResponseRedirect(url)
 
 
@@ -60,7 +270,6 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
             {"title": "Authorization failed", "message": exc.message},
             status=400,
         )
+    audit_record(datasource=datasource, action=AuditAction.CONNECTED, actor=request.user)
     messages.success(request, f"“{datasource.name}” is connected.")
-    return HttpResponseRedirect(
-        reverse("datasource-detail", args=[datasource.tenant.slug, datasource.pk])
-    )
+    return HttpResponseRedirect(_detail_url(datasource))

@@ -15,7 +15,7 @@ from apps.outbound.client import (
     join_url,
     send,
 )
-from apps.outbound.errors import OutboundError
+from apps.outbound.errors import OutboundError, TokenRefreshFailed
 from apps.outbound.tokens import mark_needs_attention, token_current, token_refresh
 from apps.outbound.transport import Trace
 
@@ -26,10 +26,26 @@ class NotConnected(OutboundError):
     message = "This data source is not connected yet: open its connect link to grant access."
 
 
-def datasource_credentials(datasource: Any, request: OutboundRequest) -> Credentials:
+def datasource_credentials(
+    datasource: Any, request: OutboundRequest, *, ephemeral_tokens: bool = False
+) -> Credentials:
+    """The credentials for one request. ``ephemeral_tokens`` (testing unsaved settings) obtains
+    a token without reading or storing any, so stored tokens never meet other settings."""
     mode = get_mode(datasource.auth_mode)
     if not mode.token_bearing:
         return mode.apply(datasource, request)
+    if ephemeral_tokens:
+        token = mode.static_token(datasource)
+        if not token and mode.can_refresh(datasource, None):
+            try:
+                token = mode.fetch_token(datasource, None).access_token
+            except OutboundError as exc:
+                raise TokenRefreshFailed(f"Token request failed: {exc.message}") from None
+        if not token:
+            raise NotConnected(
+                "These settings need a new authorization: save them, then connect again."
+            )
+        return mode.token_credentials(datasource, token)
     token = token_current(datasource)
     if not token:
         raise NotConnected()
@@ -48,6 +64,7 @@ def datasource_request(
     max_bytes: int = OPTIONS_MAX_BYTES,
     trace: Trace | None = None,
     fresh_connection: bool = False,
+    ephemeral_tokens: bool = False,
 ) -> OutboundResponse:
     """Send one request to ``datasource`` (``path`` is relative to its base URL)."""
     all_headers = {h["name"]: h["value"] for h in datasource.headers or []}
@@ -61,7 +78,7 @@ def datasource_request(
     )
     mode = get_mode(datasource.auth_mode)
     auth_started = time.perf_counter()
-    credentials = datasource_credentials(datasource, request)
+    credentials = datasource_credentials(datasource, request, ephemeral_tokens=ephemeral_tokens)
     if trace is not None:
         trace.auth_ms = (time.perf_counter() - auth_started) * 1000
     options = {
@@ -72,7 +89,7 @@ def datasource_request(
         "fresh_connection": fresh_connection,
     }
     response = send(request, credentials=credentials, **options)
-    if mode.token_bearing and mode.is_expired(datasource, response):
+    if mode.token_bearing and not ephemeral_tokens and mode.is_expired(datasource, response):
         from apps.datasources.models import TokenState
 
         state = TokenState.objects.filter(datasource_id=datasource.pk).first()

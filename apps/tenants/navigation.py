@@ -3,7 +3,9 @@ that marks the entry active)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.http import HttpRequest
 from django.urls import reverse
@@ -18,6 +20,7 @@ class NavEntry:
 
 TENANT_NAV: list[NavEntry] = [
     NavEntry("Dashboard", "dashboard", "dashboard"),
+    NavEntry("Data sources", "datasource-list", "datasource"),
     NavEntry("API keys", "api-keys", "api-key"),
 ]
 
@@ -32,4 +35,27 @@ def tenant_nav(request: HttpRequest, slug: str) -> list[dict]:
             "active": bool(current) and current.startswith(entry.active_prefix),
         }
         for entry in TENANT_NAV
+    ]
+
+
+@dataclass(frozen=True)
+class DashboardCard:
+    label: str
+    url_name: str
+    count: Callable[[Any], int]  # tenant -> count
+    empty_hint: str = ""
+
+
+DASHBOARD_CARDS: list[DashboardCard] = []
+
+
+def dashboard_cards(tenant: Any) -> list[dict]:
+    return [
+        {
+            "label": card.label,
+            "url": reverse(card.url_name, kwargs={"tenant": tenant.slug}),
+            "count": card.count(tenant),
+            "empty_hint": card.empty_hint,
+        }
+        for card in DASHBOARD_CARDS
     ]

@@ -15,6 +15,7 @@ from django.views.generic import ListView, TemplateView
 
 from apps.tenants.forms import ApiKeyForm
 from apps.tenants.models import ApiKey
+from apps.tenants.navigation import dashboard_cards
 from apps.tenants.scoping import TenantRequiredMixin, TenantScopedQuerysetMixin
 from apps.tenants.selectors import memberships_for_user
 from apps.tenants.services import api_key_create, api_key_revoke
@@ -37,6 +38,7 @@ class DashboardView(TenantRequiredMixin, TemplateView):
         context.update(
             title=tenant.name,
             api_key_count=ApiKey.objects.filter(tenant=tenant, revoked_at__isnull=True).count(),
+            dashboard_cards=dashboard_cards(tenant),
         )
         return context
 

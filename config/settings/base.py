@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "apps.tenants",
     "apps.outbound",
     "apps.datasources",
+    "apps.items",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,63 @@
+"""How a data source reads: the contract's shape, with secrets reported by name only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+
+from apps.datasources.models import DataSource, TokenState
+from apps.outbound.auth import get_mode
+
+
+def secrets_set(datasource: DataSource) -> list[str]:
+    return sorted(name for name, value in (datasource.secrets or {}).items() if value)
+
+
+def auth_representation(datasource: DataSource, request: Any = None) -> dict[str, Any]:
+    mode = get_mode(datasource.auth_mode)
+    config = dict(datasource.auth_config or {})
+    auth: dict[str, Any] = {"mode": datasource.auth_mode}
+    for spec in mode.fields:
+        if not spec.secret and spec.name in config:
+            auth[spec.name] = config[spec.name]
+    if "refresh" in config:
+        auth["refresh"] = dict(config["refresh"])
+    if "expired_when" in config:
+        auth["expired_when"] = config["expired_when"]
+    auth["secrets_set"] = secrets_set(datasource)
+    if datasource.auth_mode == "oauth2_authorization_code":
+        state = TokenState.objects.filter(datasource_id=datasource.pk).first()
+        auth["connected"] = bool(state and (state.access_token or state.refresh_token))
+        path = reverse("datasource-connect", args=[datasource.tenant.slug, datasource.pk])
+        auth["connect_url"] = request.build_absolute_uri(path) if request is not None else path
+    return auth
+
+
+def datasource_representation(datasource: DataSource, request: Any = None) -> dict[str, Any]:
+    ping = datasource.ping or {}
+    return {
+        "id": str(datasource.pk),
+        "name": datasource.name,
+        "type": datasource.type,
+        "slug": datasource.slug,
+        "base_url": datasource.base_url,
+        "docs_url": datasource.docs_url,
+        "health_check_path": datasource.health_check_path,
+        "timeout_seconds": datasource.timeout_seconds,
+        "headers": list(datasource.headers or []),
+        "auth": auth_representation(datasource, request),
+        "ping": {
+            "method": ping.get("method", "GET"),
+            "path": ping.get("path", ""),
+            "success_path": ping.get("success_path", ""),
+            "success_values": list(ping.get("success_values", [])),
+        },
+        "status": datasource.status,
+        "last_error": datasource.last_error or None,
+        "last_tested_at": datasource.last_tested_at.isoformat()
+        if datasource.last_tested_at
+        else None,
+        "created_at": datasource.created_at.isoformat(),
+        "updated_at": datasource.updated_at.isoformat(),
+    }

@@ -1,0 +1,198 @@
+"""The options cache.
+
+Entries are keyed by tenant, data source (and its ``cache_version``), item (and its
+``cache_version``) and a digest of the evaluated request, so any change to a data source or an
+item makes its old entries unreachable at once. Only successful upstream answers are stored.
+
+Each answer is written twice: the entry proper, which lives 300 s, and a last-good copy kept 10
+minutes longer, served (as ``stale``) only when the upstream fails. A sorted-set index per data
+source (score: when fetched) and a set of those indexes let the periodic purge and the
+purge-cache action find entries without KEYS or SCAN.
+
+With Redis down, every call goes to the upstream: nothing fails, and it is logged once. Without
+Redis at all (the embedded default) entries live in the process's local-memory cache.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.cache import cache
+
+logger = logging.getLogger("plugboard.cache")
+
+FRESH_SECONDS = 300
+STALE_SECONDS = 600
+INDEX_ALL = "optidx:all"
+PURGE_BATCH = 500
+
+_warned_down = False
+
+
+@dataclass
+class CachedAnswer:
+    fetched_at: float
+    payload: Any
+
+    @property
+    def age(self) -> float:
+        return time.time() - self.fetched_at
+
+
+def _redis():
+    """The raw Redis client behind the default cache, or None (local-memory cache)."""
+    try:
+        from django_redis import get_redis_connection
+
+        return get_redis_connection("default")
+    except (ImportError, NotImplementedError, AttributeError):
+        return None
+
+
+def _down(exc: Exception) -> None:
+    global _warned_down
+    if not _warned_down:
+        logger.warning(
+            "options cache unavailable (%s); calling upstreams directly", type(exc).__name__
+        )
+        _warned_down = True
+
+
+def _back_up() -> None:
+    global _warned_down
+    if _warned_down:
+        logger.info("options cache reachable again")
+        _warned_down = False
+
+
+def _encode(answer: CachedAnswer) -> bytes:
+    raw = json.dumps({"t": answer.fetched_at, "p": answer.payload}, separators=(",", ":"))
+    return zlib.compress(raw.encode(), 1)
+
+
+def _decode(blob: bytes | None) -> CachedAnswer | None:
+    if not blob:
+        return None
+    data = json.loads(zlib.decompress(blob))
+    return CachedAnswer(fetched_at=data["t"], payload=data["p"])
+
+
+def entry_name(*, tenant_id: int, datasource: Any, item: Any, digest: str) -> str:
+    return (
+        f"{tenant_id}:{datasource.pk}:{datasource.cache_version}:"
+        f"{item.pk}:{item.cache_version}:{digest}"
+    )
+
+
+def _index_name(datasource_id: Any) -> str:
+    return f"optidx:{datasource_id}"
+
+
+def _k(name: str) -> str:
+    return cache.make_key(name)
+
+
+def load(name: str) -> tuple[CachedAnswer | None, CachedAnswer | None]:
+    """(fresh entry, last-good copy) for ``name``; (None, None) when the cache is down."""
+    client = _redis()
+    try:
+        if client is None:
+            return _decode(cache.get(f"opt:{name}")), _decode(cache.get(f"stale:{name}"))
+        fresh, stale = client.mget([_k(f"opt:{name}"), _k(f"stale:{name}")])
+    except Exception as exc:  # Redis down or timing out: degrade to the upstream
+        _down(exc)
+        return None, None
+    _back_up()
+    return _decode(fresh), _decode(stale)
+
+
+def store(name: str, datasource_id: Any, payload: Any) -> None:
+    """Store a successful answer as entry and last-good copy, and index it."""
+    answer = CachedAnswer(fetched_at=time.time(), payload=payload)
+    blob = _encode(answer)
+    client = _redis()
+    try:
+        if client is None:
+            cache.set(f"opt:{name}", blob, FRESH_SECONDS)
+            cache.set(f"stale:{name}", blob, FRESH_SECONDS + STALE_SECONDS)
+            return
+        index = _k(_index_name(datasource_id))
+        pipe = client.pipeline(transaction=False)
+        pipe.set(_k(f"opt:{name}"), blob, ex=FRESH_SECONDS)
+        pipe.set(_k(f"stale:{name}"), blob, ex=FRESH_SECONDS + STALE_SECONDS)
+        pipe.zadd(index, {name: answer.fetched_at})
+        pipe.expire(index, FRESH_SECONDS + STALE_SECONDS + 3600)
+        pipe.sadd(_k(INDEX_ALL), index)
+        pipe.execute()
+    except Exception as exc:
+        _down(exc)
+
+
+def purge_expired(now: float | None = None) -> dict[str, int]:
+    """Remove entries older than 300 s and last-good copies past their 10 minutes, and the
+    index members and indexes that tracked them. Returns counts."""
+    client = _redis()
+    counts = {"entries": 0, "stale_copies": 0, "indexes": 0}
+    if client is None:
+        return counts  # local memory: entries expire by themselves
+    now = now or time.time()
+    all_key = _k(INDEX_ALL)
+    for index in client.sscan_iter(all_key, count=PURGE_BATCH):
+        counts_here = _purge_index(client, index, fresh_before=now - FRESH_SECONDS,
+                                   stale_before=now - FRESH_SECONDS - STALE_SECONDS)  # fmt: skip
+        counts["entries"] += counts_here[0]
+        counts["stale_copies"] += counts_here[1]
+        if not client.exists(index):
+            client.srem(all_key, index)
+            counts["indexes"] += 1
+    return counts
+
+
+def _purge_index(client, index, *, fresh_before: float, stale_before: float) -> tuple[int, int]:
+    entries = stale = 0
+    # Entries older than 300 s: delete the entry; keep the member while its copy may be served.
+    start = 0
+    while True:
+        names = client.zrangebyscore(
+            index, "-inf", f"({fresh_before}", start=start, num=PURGE_BATCH
+        )
+        if not names:
+            break
+        entries += client.delete(*[_k(f"opt:{n.decode()}") for n in names])
+        start += len(names)
+    while True:
+        names = client.zrangebyscore(index, "-inf", f"({stale_before}", start=0, num=PURGE_BATCH)
+        if not names:
+            break
+        decoded = [n.decode() for n in names]
+        stale += client.delete(*[_k(f"stale:{n}") for n in decoded])
+        client.zrem(index, *names)
+    return entries, stale
+
+
+def purge_datasource(datasource_id: Any) -> int:
+    """Remove every entry of one data source (the purge-cache action); returns how many."""
+    client = _redis()
+    if client is None:
+        return 0
+    index = _k(_index_name(datasource_id))
+    removed = 0
+    try:
+        while True:
+            names = client.zrange(index, 0, PURGE_BATCH - 1)
+            if not names:
+                break
+            pipe = client.pipeline(transaction=False)
+            for name in names:
+                pipe.delete(_k(f"opt:{name.decode()}"), _k(f"stale:{name.decode()}"))
+            removed += sum(1 for deleted in pipe.execute() if deleted)
+            client.zrem(index, *names)
+        client.srem(_k(INDEX_ALL), index)
+    except Exception as exc:
+        _down(exc)
+    return removed

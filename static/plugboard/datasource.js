@@ -1,0 +1,150 @@
+/* Data source pages: the auth-mode picker, header rows, the refresh recipe toggle and the
+   "Test connection" button. Plain JavaScript; the pages also work, less conveniently, without it. */
+(function () {
+  "use strict";
+
+  var MAX_HEADERS = 20;
+
+  function csrfToken(form) {
+    var input = form.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  function setupAuthModes(form) {
+    var select = form.querySelector("#id_auth_mode");
+    if (!select) return;
+    var sections = form.querySelectorAll(".pb-auth-mode");
+    var expired = form.querySelector("#expired-settings");
+    function show() {
+      var tokenBearing = false;
+      sections.forEach(function (section) {
+        var active = section.dataset.mode === select.value;
+        section.hidden = !active;
+        if (active) tokenBearing = section.dataset.tokenBearing === "1";
+      });
+      if (expired) expired.hidden = !tokenBearing;
+    }
+    select.addEventListener("change", show);
+    show();
+  }
+
+  function setupRefreshRecipe(form) {
+    var toggle = form.querySelector("#id_token__refresh_enabled");
+    var recipe = form.querySelector("#refresh-recipe");
+    if (!toggle || !recipe) return;
+    function show() { recipe.hidden = !toggle.checked; }
+    toggle.addEventListener("change", show);
+    show();
+  }
+
+  function setupHeaders(form) {
+    var body = form.querySelector("#header-rows tbody");
+    var template = form.querySelector("#header-row-template");
+    var add = form.querySelector("#add-header");
+    var count = form.querySelector("#header-count");
+    if (!body || !template || !add) return;
+    function update() {
+      var rows = body.querySelectorAll("tr").length;
+      add.disabled = rows >= MAX_HEADERS;
+      count.textContent = rows >= MAX_HEADERS ? "20 headers is the most allowed." : rows + " of " + MAX_HEADERS;
+    }
+    add.addEventListener("click", function () {
+      if (body.querySelectorAll("tr").length >= MAX_HEADERS) return;
+      var row = template.content.firstElementChild.cloneNode(true);
+      body.appendChild(row);
+      row.querySelector("input").focus();
+      update();
+    });
+    body.addEventListener("click", function (event) {
+      var button = event.target.closest(".pb-remove-header");
+      if (!button) return;
+      button.closest("tr").remove();
+      add.focus();
+      update();
+    });
+    update();
+  }
+
+  function renderResults(result) {
+    var panel = document.getElementById("test-results");
+    var message = document.getElementById("test-message");
+    var tbody = document.querySelector("#test-steps tbody");
+    if (!panel) return;
+    panel.hidden = false;
+    panel.classList.toggle("pb-test-ok", !!result.ok);
+    panel.classList.toggle("pb-test-failed", !result.ok);
+    var timing = result.elapsed_ms != null ? " (" + Math.round(result.elapsed_ms) + " ms)" : "";
+    message.textContent = (result.ok ? "✔ " : "✘ ") + result.message + timing;
+    tbody.textContent = "";
+    (result.steps || []).forEach(function (step) {
+      var tr = document.createElement("tr");
+      tr.className = "pb-step pb-step-" + (step.ok ? "ok" : "failed");
+      tr.dataset.step = step.name;
+      var name = document.createElement("th");
+      name.scope = "row";
+      name.textContent = step.name.toUpperCase();
+      var ok = document.createElement("td");
+      ok.textContent = step.ok ? "✔ OK" : "✘ Failed";
+      var detail = document.createElement("td");
+      detail.textContent = step.detail;
+      tr.appendChild(name); tr.appendChild(ok); tr.appendChild(detail);
+      tbody.appendChild(tr);
+    });
+    if (result.errors) {
+      Object.keys(result.errors).forEach(function (field) {
+        var tr = document.createElement("tr");
+        tr.className = "pb-step pb-step-failed";
+        var th = document.createElement("th");
+        th.scope = "row";
+        th.textContent = field.replace(/__/g, " ");
+        var td = document.createElement("td");
+        td.colSpan = 2;
+        td.textContent = result.errors[field].join(" ");
+        tr.appendChild(th); tr.appendChild(td);
+        tbody.appendChild(tr);
+      });
+    }
+    panel.scrollIntoView({block: "nearest"});
+  }
+
+  function setupTest(form, withFields) {
+    var button = form.querySelector("#test-connection") || document.getElementById("test-connection");
+    if (!button) return;
+    button.addEventListener("click", function () {
+      var body = withFields ? new FormData(form) : new FormData();
+      if (!withFields) body.append("csrfmiddlewaretoken", csrfToken(form));
+      button.disabled = true;
+      var label = button.textContent;
+      button.textContent = "Testing…";
+      button.setAttribute("aria-busy", "true");
+      fetch(form.dataset.testUrl, {
+        method: "POST",
+        body: body,
+        credentials: "same-origin",
+        headers: {"X-CSRFToken": csrfToken(form), "Accept": "application/json"}
+      }).then(function (response) {
+        return response.json().catch(function () {
+          return {ok: false, message: "The server answered " + response.status + ".", steps: []};
+        });
+      }).then(renderResults, function () {
+        renderResults({ok: false, message: "Could not reach Plugboard. Check your network.", steps: []});
+      }).finally(function () {
+        button.disabled = false;
+        button.textContent = label;
+        button.removeAttribute("aria-busy");
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var form = document.getElementById("datasource-form");
+    if (form) {
+      setupAuthModes(form);
+      setupRefreshRecipe(form);
+      setupHeaders(form);
+      setupTest(form, true);
+    }
+    var saved = document.getElementById("saved-test-form");
+    if (saved) setupTest(saved, false);
+  });
+})();
