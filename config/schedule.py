@@ -18,4 +18,10 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "apps.outbound.tasks.refresh_expiring_tokens",
         "schedule": timedelta(seconds=60),
     },
+    # Options entries live 300 s; sweeping every minute keeps anything past that for at most a
+    # minute longer, through the indexes (never KEYS), in batches.
+    "purge-options-cache": {
+        "task": "apps.items.tasks.purge_options_cache",
+        "schedule": timedelta(seconds=60),
+    },
 }

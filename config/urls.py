@@ -39,6 +39,7 @@ urlpatterns = [
     path("oauth/callback/", oauth_callback, name="oauth-callback"),
     path("t/<slug:tenant>/", include("apps.tenants.urls")),
     path("t/<slug:tenant>/", include("apps.datasources.urls")),
+    path("t/<slug:tenant>/", include("apps.items.urls")),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
+import uuid
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -111,9 +113,9 @@ def load(name: str) -> tuple[CachedAnswer | None, CachedAnswer | None]:
     return _decode(fresh), _decode(stale)
 
 
-def store(name: str, datasource_id: Any, payload: Any) -> None:
+def store(name: str, datasource_id: Any, payload: Any, fetched_at: float | None = None) -> None:
     """Store a successful answer as entry and last-good copy, and index it."""
-    answer = CachedAnswer(fetched_at=time.time(), payload=payload)
+    answer = CachedAnswer(fetched_at=fetched_at or time.time(), payload=payload)
     blob = _encode(answer)
     client = _redis()
     try:
@@ -196,3 +198,90 @@ def purge_datasource(datasource_id: Any) -> int:
     except Exception as exc:
         _down(exc)
     return removed
+
+
+# --- single flight ---------------------------------------------------------------------------
+
+_local_flights: dict[str, Any] = {}
+_local_flights_lock = threading.Lock()
+
+
+class Flight:
+    """One upstream fetch per entry at a time, across processes (Redis) or threads (local)."""
+
+    def __init__(self, name: str, ttl_seconds: float) -> None:
+        self.name = name
+        self.ttl_ms = int(ttl_seconds * 1000)
+        self.token = uuid.uuid4().hex
+        self.client = _redis()
+        self._local = None
+
+    def try_lead(self) -> bool:
+        if self.client is None:
+            with _local_flights_lock:
+                lock = _local_flights.setdefault(self.name, threading.Lock())
+            if lock.acquire(blocking=False):
+                self._local = lock
+                return True
+            return False
+        try:
+            return bool(
+                self.client.set(_k(f"flight:{self.name}"), self.token, nx=True, px=self.ttl_ms)
+            )
+        except Exception as exc:  # no coordination without Redis: just go
+            _down(exc)
+            self.client = None
+            return True
+
+    def in_progress(self) -> bool:
+        if self.client is None:
+            lock = _local_flights.get(self.name)
+            return bool(lock and lock.locked())
+        try:
+            return bool(self.client.exists(_k(f"flight:{self.name}")))
+        except Exception:
+            return False
+
+    def fail(self, error: dict[str, Any]) -> None:
+        """Tell the waiters how the fetch failed (for a few seconds)."""
+        blob = json.dumps(error).encode()
+        try:
+            if self.client is None:
+                cache.set(f"flighterr:{self.name}", blob, 5)
+            else:
+                self.client.set(_k(f"flighterr:{self.name}"), blob, ex=5)
+        except Exception as exc:
+            _down(exc)
+
+    def failure(self) -> dict[str, Any] | None:
+        try:
+            if self.client is None:
+                blob = cache.get(f"flighterr:{self.name}")
+            else:
+                blob = self.client.get(_k(f"flighterr:{self.name}"))
+        except Exception:
+            return None
+        return json.loads(blob) if blob else None
+
+    def land(self) -> None:
+        if self._local is not None:
+            self._local.release()
+            self._local = None
+            with _local_flights_lock:
+                lock = _local_flights.get(self.name)
+                if lock is not None and not lock.locked():
+                    del _local_flights[self.name]
+            return
+        if self.client is None:
+            return
+        try:
+            # Delete the lock only if it is still ours.
+            self.client.eval(
+                "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) "
+                "else return 0 end",
+                1,
+                _k(f"flight:{self.name}"),
+                self.token,
+            )
+        except Exception as exc:
+            _down(exc)

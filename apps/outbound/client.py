@@ -79,6 +79,8 @@ class OutboundResponse:
     url: str
     elapsed_ms: float
     redirects: int = 0
+    # Credential values sent with the request, so that callers can mask them if echoed back.
+    sensitive: set[str] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:

@@ -101,5 +101,18 @@ def datasource_request(
             )
             return response
         token = token_refresh(datasource, stale=credentials.token)
-        response = send(request, credentials=mode.token_credentials(datasource, token), **options)
+        credentials = mode.token_credentials(datasource, token)
+        response = send(request, credentials=credentials, **options)
+    response.sensitive = _sensitive_values(datasource, credentials)
     return response
+
+
+def _sensitive_values(datasource: Any, credentials: Credentials) -> set[str]:
+    values = {v for v in (datasource.secrets or {}).values() if isinstance(v, str)}
+    values.update(credentials.headers.values())
+    for value in credentials.headers.values():
+        values.update(value.split(" ", 1)[1:])  # the part after "Bearer " or "Basic "
+    values.update(v for _, v in credentials.params)
+    if credentials.token:
+        values.add(credentials.token)
+    return {v for v in values if v}

@@ -21,6 +21,7 @@ class NavEntry:
 TENANT_NAV: list[NavEntry] = [
     NavEntry("Dashboard", "dashboard", "dashboard"),
     NavEntry("Data sources", "datasource-list", "datasource"),
+    NavEntry("Connected items", "item-list", "item"),
     NavEntry("API keys", "api-keys", "api-key"),
 ]
 

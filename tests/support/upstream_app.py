@@ -1,13 +1,32 @@
-"""The HTTPS upstream of the tests: httpbin, plus routes httpbin lacks."""
+"""The HTTPS upstream of the tests: httpbin, plus routes httpbin lacks (lists to build options
+from, counters of calls, a switch to make answers fail, a gzip bomb...)."""
 
 from __future__ import annotations
 
 import gzip
 import io
+import json
+import threading
+import time
+from urllib.parse import parse_qs
 
 from httpbin import app as httpbin_app
 
 _BOMB_CACHE: dict[int, bytes] = {}
+_lock = threading.Lock()
+_counts: dict[str, int] = {}
+_switches: dict[str, str] = {}
+
+PROJECTS = [
+    {"key": "PB", "name": "Plugboard", "lead": {"name": "Ann"}, "created": "2024-01-05", "issues": 12, "active": True},
+    {"key": "OPS", "name": "Operations", "lead": {"name": "Bob"}, "created": "2023-06-30", "issues": 3, "active": True},
+    {"key": "WEB", "name": "Website", "lead": {"name": "Cleo"}, "created": "2024-11-20T09:30:00Z", "issues": 40, "active": False},
+]  # fmt: skip
+ISSUES = {
+    "PB": [{"key": f"PB-{n}", "fields": {"summary": f"Plugboard task {n}", "priority": n % 3}} for n in range(1, 6)],
+    "OPS": [{"key": "OPS-1", "fields": {"summary": "Rotate keys", "priority": 1}}],
+    "WEB": [],
+}  # fmt: skip
 
 
 def _bomb(megabytes: int) -> bytes:
@@ -21,28 +40,79 @@ def _bomb(megabytes: int) -> bytes:
     return _BOMB_CACHE[megabytes]
 
 
+def _json(start_response, document, status="200 OK", headers=()):
+    body = json.dumps(document).encode()
+    start_response(
+        status, [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *headers]
+    )
+    return [body]
+
+
+def _count(name: str) -> None:
+    with _lock:
+        _counts[name] = _counts.get(name, 0) + 1
+
+
 def app(environ, start_response):
     path = environ.get("PATH_INFO", "")
+    raw_query = environ.get("QUERY_STRING", "")
+    query = {k: v[0] for k, v in parse_qs(raw_query, keep_blank_values=True).items()}
     if path == "/_test/bomb":
-        query = dict(
-            p.split("=", 1) for p in environ.get("QUERY_STRING", "").split("&") if "=" in p
-        )
         body = _bomb(int(query.get("mb", "50")))
-        start_response(
-            "200 OK",
-            [
-                ("Content-Type", "application/json"),
-                ("Content-Encoding", "gzip"),
-                ("Content-Length", str(len(body))),
-            ],
-        )
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Encoding", "gzip"),
+                                  ("Content-Length", str(len(body)))])  # fmt: skip
         return [body]
     if path == "/_test/rate-limited":
-        seconds = environ.get("QUERY_STRING", "retry_after=1").split("=", 1)[1]
-        start_response("429 Too Many Requests", [("Retry-After", seconds), ("Content-Length", "0")])
+        start_response("429 Too Many Requests", [("Retry-After", query.get("retry_after", "1")),
+                                                 ("Content-Length", "0")])  # fmt: skip
         return [b""]
     if path == "/_test/big":
-        size = int(environ.get("QUERY_STRING", "size=0").split("=", 1)[1])
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
-        return iter([b"x" * 65536] * (size // 65536))
+        return iter([b"x" * 65536] * (int(query.get("size", "0")) // 65536))
+    if path == "/_test/counts":
+        with _lock:
+            if query.get("reset"):
+                _counts.clear()
+            return _json(start_response, dict(_counts))
+    if path == "/_test/switch":
+        with _lock:
+            _switches[query["name"]] = query.get("value", "")
+        return _json(start_response, {"ok": True})
+    if path.startswith("/_test/data/"):
+        # Every call here is counted under its path and query, and may be made to fail.
+        for name in {path, f"{path}?{raw_query}" if raw_query else path}:
+            _count(name)
+        failure = _switches.get("fail", "")
+        if failure:
+            if failure == "slow":
+                time.sleep(30)
+            return _json(start_response, {"error": "down"}, status=f"{failure} Failing")
+        if query.get("delay"):
+            time.sleep(float(query["delay"]))
+        name = path[len("/_test/data/") :]
+        if name == "projects":
+            return _json(start_response, PROJECTS)
+        if name == "issues":
+            return _json(
+                start_response, {"data": {"items": ISSUES.get(query.get("project", ""), [])}}
+            )
+        if name.startswith("echo"):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length).decode() if length else ""
+            return _json(start_response, [{
+                "raw_path": environ.get("RAW_URI", path), "path": path, "query": raw_query,
+                "args": parse_qs(raw_query, keep_blank_values=True), "body": body,
+                "json": json.loads(body) if body else None,
+            }])  # fmt: skip
+        if name == "not-a-list":
+            return _json(start_response, {"data": {"items": "nope"}})
+        if name == "many":
+            count = int(query.get("n", "100"))
+            return _json(start_response, [{"id": i, "name": f"Option {i}"} for i in range(count)])
+        if name == "status":
+            return _json(
+                start_response, {"error": "x"}, status=f"{query.get('code', '500')} Status"
+            )
+        if name == "headers":
+            return _json(start_response, [{"authorization": environ.get("HTTP_AUTHORIZATION", "")}])
     return httpbin_app(environ, start_response)

@@ -1,0 +1,112 @@
+"""Connected item services: create, update and delete, validated alike for API and pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+
+from apps.datasources.models import DataSource
+from apps.items.models import ConnectedItem
+from apps.items.templates import validate_option_template, validate_request_templates
+from apps.tenants.models import Tenant
+
+FIELDS = ("key", "name", "datasource", "method", "path", "body", "results_path", "value", "label")
+
+
+def _datasource(tenant: Tenant, value: Any) -> DataSource:
+    candidate = value.pk if isinstance(value, DataSource) else value
+    try:
+        found = DataSource.objects.filter(tenant=tenant, pk=candidate).first()
+    except (ValueError, ValidationError):
+        found = None
+    if found is None:
+        raise ValidationError(
+            {"datasource": ValidationError("No such data source.", code="does_not_exist")}
+        )
+    return found
+
+
+def _apply(item: ConnectedItem, data: dict[str, Any]) -> None:
+    unknown = set(data) - set(FIELDS)
+    if unknown:
+        raise ValidationError({sorted(unknown)[0]: "This field is read-only or unknown."})
+    errors: dict[str, list] = {}
+    for name in FIELDS:
+        if name not in data:
+            continue
+        value = data[name]
+        if name == "datasource":
+            try:
+                item.datasource = _datasource(item.tenant, value)
+            except ValidationError as exc:
+                errors.update(exc.error_dict)
+            continue
+        if name == "body":
+            item.body = value or None
+            continue
+        if name == "method":
+            value = (value or "GET").upper()
+        setattr(item, name, "" if value is None else value)
+    if errors:
+        raise ValidationError(errors)
+    for check in (
+        lambda: validate_request_templates(item.path, item.body, item.method),
+        lambda: validate_option_template(item.value, "value"),
+        lambda: validate_option_template(item.label, "label"),
+    ):
+        try:
+            check()
+        except ValidationError as exc:
+            errors.update(exc.error_dict)
+    try:
+        item.full_clean(exclude=["tenant", "datasource"])
+    except ValidationError as exc:
+        errors.update(exc.error_dict)
+    if (
+        item.key
+        and ConnectedItem.objects.filter(tenant=item.tenant, key=item.key)
+        .exclude(pk=item.pk)
+        .exists()
+    ):
+        errors["key"] = [
+            ValidationError("Another item of this tenant has this key.", code="unique")
+        ]
+    if errors:
+        raise ValidationError(errors)
+
+
+def item_create(*, tenant: Tenant, data: dict[str, Any]) -> ConnectedItem:
+    item = ConnectedItem(tenant=tenant)
+    if "datasource" not in data:
+        raise ValidationError(
+            {"datasource": ValidationError("This field is required.", code="required")}
+        )
+    _apply(item, data)
+    item.save()
+    return item
+
+
+def item_update(*, item: ConnectedItem, data: dict[str, Any]) -> ConnectedItem:
+    """Change an item; its cached options become unreachable at once."""
+    _apply(item, data)
+    with transaction.atomic():
+        item.save()
+        ConnectedItem.objects.filter(pk=item.pk).update(cache_version=F("cache_version") + 1)
+        item.refresh_from_db(fields=["cache_version"])
+    return item
+
+
+def item_delete(*, item: ConnectedItem) -> None:
+    item.delete()
+
+
+def item_unsaved(
+    *, tenant: Tenant, data: dict[str, Any], item: ConnectedItem | None = None
+) -> ConnectedItem:
+    """An item with ``data`` applied but not saved (the live preview)."""
+    target = ConnectedItem.objects.get(pk=item.pk) if item else ConnectedItem(tenant=tenant)
+    _apply(target, data)
+    return target

@@ -1,0 +1,423 @@
+"""The options service and endpoint, against the HTTPS upstream and real Redis."""
+
+import logging
+import threading
+import time
+
+import pytest
+from django.db import connection
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from apps.items import cache as options_cache
+from apps.items.services import item_create, item_update
+from apps.tenants.services import api_key_create
+
+OPTIONS = "/api/v1/items/{}/options/"
+
+
+def get(api, key, **params):
+    return api.get(OPTIONS.format(key), params)
+
+
+def test_a_miss_then_a_hit_with_one_upstream_call(acme, projects, counters):
+    api = acme.api()
+    first = get(api, "project").json()
+    second = get(api, "project").json()
+
+    assert first["cache"] == "miss" and second["cache"] == "hit"
+    assert first["options"] == [
+        {"value": "PB", "label": "Plugboard"},
+        {"value": "OPS", "label": "Operations"},
+        {"value": "WEB", "label": "Website"},
+    ]
+    assert second["options"] == first["options"]
+    assert second["fetched_at"] == first["fetched_at"] and first["fetched_at"].endswith("Z")
+    assert counters.calls("/_test/data/projects") == 1
+
+
+def test_dependencies_fill_the_request_and_key_the_cache(acme, issues, counters):
+    api = acme.api()
+    pb = get(api, "issue", project="PB").json()
+    ops = get(api, "issue", project="OPS").json()
+    get(api, "issue", project="PB")
+
+    assert pb["options"][0] == {"value": "PB-1", "label": "PB-1 – Plugboard task 1"}
+    assert ops["options"] == [{"value": "OPS-1", "label": "OPS-1 – Rotate keys"}]
+    assert counters.calls("/_test/data/issues?project=PB") == 1
+    assert counters.calls("/_test/data/issues?project=OPS") == 1
+
+
+def test_a_missing_dependency_is_a_400_naming_it(acme, issues, counters):
+    response = get(acme.api(), "issue")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "missing_dependency" and error["details"] == {"missing": ["project"]}
+    assert counters.calls("/_test/data/issues") == 0
+
+
+def test_q_filter_and_limit_apply_to_the_cached_list_without_upstream_calls(
+    acme, projects, counters
+):
+    api = acme.api()
+    get(api, "project")
+    by_label = get(api, "project", q="OPER").json()
+    filtered = get(api, "project", filter="issues=gt=5;active==true").json()
+    by_date = get(api, "project", filter="created=ge=2024-01-01").json()
+    limited = get(api, "project", limit=2).json()
+    combined = get(api, "project", filter="lead.name=in=(Ann,Cleo)", q="web", limit=5).json()
+
+    assert [o["value"] for o in by_label["options"]] == ["OPS"]
+    assert [o["value"] for o in filtered["options"]] == ["PB"]
+    assert [o["value"] for o in by_date["options"]] == ["PB", "WEB"]
+    assert [o["value"] for o in limited["options"]] == ["PB", "OPS"]
+    assert [o["value"] for o in combined["options"]] == ["WEB"]
+    assert {r["cache"] for r in (by_label, filtered, by_date, limited, combined)} == {"hit"}
+    assert counters.calls("/_test/data/projects") == 1
+
+
+def test_a_bad_filter_is_a_400_naming_the_position(acme, projects):
+    response = get(acme.api(), "project", filter="issues=gt=")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_filter" and error["details"] == {"position": 11}
+
+
+def test_a_bad_limit_is_a_400(acme, projects):
+    assert get(acme.api(), "project", limit="0").json()["error"]["code"] == "invalid_limit"
+    assert get(acme.api(), "project", limit="x").status_code == 400
+
+
+def test_only_2xx_answers_are_stored(acme, source, counters):
+    item = item_create(tenant=acme.tenant, data={
+        "key": "broken", "name": "Broken", "datasource": str(source.pk),
+        "path": "/_test/data/status?code=404", "value": "{id}", "label": "{id}",
+    })  # fmt: skip
+    for _ in range(2):
+        response = get(acme.api(), item.key)
+        assert response.status_code == 502
+        assert response.json()["error"]["code"] == "upstream_error"
+        assert response.json()["error"]["details"]["status_code"] == 404
+    assert counters.calls("/_test/data/status") == 2
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "code"),
+    [
+        ("500", 502, "upstream_error"),
+        ("503", 502, "upstream_error"),
+        ("slow", 504, "upstream_timeout"),
+    ],
+)
+def test_upstream_failures_map_to_contract_errors(
+    failure, status, code, acme, projects, counters, source
+):
+    source.timeout_seconds = 2
+    source.save()
+    counters.fail_with(failure)
+    response = get(acme.api(), "project")
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+
+
+def test_rate_limiting_is_passed_on_with_retry_after(acme, source):
+    item = item_create(tenant=acme.tenant, data={
+        "key": "limited", "name": "Limited", "datasource": str(source.pk),
+        "path": "/_test/rate-limited?retry_after=42", "value": "{id}", "label": "{id}",
+    })  # fmt: skip
+    response = get(acme.api(), item.key)
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "42"
+    assert response.json()["error"]["code"] == "upstream_rate_limited"
+
+
+def test_an_unreachable_upstream_is_a_502(acme, source, settings):
+    from tests.support.servers import free_port
+
+    source.base_url = f"https://127.0.0.2:{free_port('127.0.0.2')}"
+    source.save()
+    item = item_create(tenant=acme.tenant, data={
+        "key": "gone", "name": "Gone", "datasource": str(source.pk), "path": "/x",
+        "value": "{id}", "label": "{id}",
+    })  # fmt: skip
+    response = get(acme.api(), item.key)
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "upstream_unreachable"
+
+
+def test_a_blocked_destination_is_a_502(acme, source, test_dns):
+    test_dns["internal.test"] = ["10.0.0.8"]
+    source.base_url = "https://internal.test"
+    source.save()
+    item = item_create(tenant=acme.tenant, data={
+        "key": "internal", "name": "Internal", "datasource": str(source.pk), "path": "/x",
+        "value": "{id}", "label": "{id}",
+    })  # fmt: skip
+    response = get(acme.api(), item.key)
+    assert (response.status_code, response.json()["error"]["code"]) == (502, "destination_blocked")
+
+
+def test_an_answer_of_the_wrong_shape_is_unexpected_response(acme, source):
+    item = item_create(tenant=acme.tenant, data={
+        "key": "shape", "name": "Shape", "datasource": str(source.pk),
+        "path": "/_test/data/not-a-list", "results_path": "data.items", "value": "{id}", "label": "{id}",
+    })  # fmt: skip
+    response = get(acme.api(), item.key)
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert error["code"] == "unexpected_response" and "data.items" in error["message"]
+
+
+def test_a_stale_answer_is_served_when_the_upstream_fails(acme, projects, counters):
+    api = acme.api()
+    assert get(api, "project").json()["cache"] == "miss"
+    # The 300 s entry has expired; its last-good copy (kept 10 minutes longer) remains.
+    client = options_cache._redis()
+    client.delete(options_cache._k(f"opt:{_only_entry_name(acme, projects)}"))
+    counters.fail_with("503")
+
+    response = get(api, "project").json()
+
+    assert response["cache"] == "stale"
+    assert [o["value"] for o in response["options"]] == ["PB", "OPS", "WEB"]
+    counters.fail_with("")
+    assert get(api, "project").json()["cache"] == "miss"  # fresh again once the source answers
+
+
+def test_the_last_good_copy_lives_ten_minutes_past_the_entry(acme, projects):
+    get(acme.api(), "project")
+    client = options_cache._redis()
+    name = _only_entry_name(acme, projects)
+    assert 290 < client.ttl(options_cache._k(f"opt:{name}")) <= 300
+    assert 890 < client.ttl(options_cache._k(f"stale:{name}")) <= 900
+
+
+def test_a_4xx_is_not_papered_over_with_a_stale_answer(acme, projects, counters):
+    api = acme.api()
+    get(api, "project")
+    client = options_cache._redis()
+    client.delete(options_cache._k(f"opt:{_only_entry_name(acme, projects)}"))
+    counters.fail_with("404")
+    assert get(api, "project").status_code == 502
+
+
+def _only_entry_name(acme, item):
+    client = options_cache._redis()
+    index = options_cache._k(f"optidx:{item.datasource_id}")
+    names = client.zrange(index, 0, -1)
+    assert len(names) == 1
+    return names[0].decode()
+
+
+def test_changing_the_item_or_its_data_source_invalidates_at_once(acme, projects, source, counters):
+    api = acme.api()
+    get(api, "project")
+    assert get(api, "project").json()["cache"] == "hit"
+
+    item_update(item=projects, data={"label": "{name} ({key})"})
+    changed = get(api, "project").json()
+    assert changed["cache"] == "miss" and changed["options"][0]["label"] == "Plugboard (PB)"
+
+    acme.api().patch(f"/api/v1/datasources/{source.pk}/", {"timeout_seconds": 30}, format="json")
+    assert get(api, "project").json()["cache"] == "miss"
+    assert counters.calls("/_test/data/projects") == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_identical_misses_make_one_upstream_call(acme, source, counters):
+    item = item_create(tenant=acme.tenant, data={
+        "key": "slow", "name": "Slow", "datasource": str(source.pk),
+        "path": "/_test/data/projects?delay=0.5", "value": "{key}", "label": "{name}",
+    })  # fmt: skip
+    results, errors = [], []
+    barrier = threading.Barrier(20)
+
+    def call():
+        try:
+            barrier.wait(timeout=20)
+            response = get(acme.api(), item.key)
+            results.append((response.status_code, response.json()["cache"]))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=call) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert not errors, errors[:2]
+    assert len(results) == 20 and {status for status, _ in results} == {200}
+    assert sorted(cache for _, cache in results).count("miss") == 1
+    assert counters.calls("/_test/data/projects?delay=0.5") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_waiters_share_the_leaders_failure_without_calling(acme, source, counters):
+    item = item_create(tenant=acme.tenant, data={
+        "key": "slowfail", "name": "Slow failure", "datasource": str(source.pk),
+        "path": "/_test/data/status?code=500&delay=0.5", "value": "{id}", "label": "{id}",
+    })  # fmt: skip
+    statuses = []
+    barrier = threading.Barrier(10)
+
+    def call():
+        try:
+            barrier.wait(timeout=20)
+            statuses.append(get(acme.api(), item.key).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=call) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert statuses == [502] * 10
+    assert counters.calls("/_test/data/status") <= 2  # one leader (a late thread may lead anew)
+
+
+def test_with_redis_down_options_come_from_the_upstream_and_it_is_logged_once(
+    acme, projects, counters, caplog
+):
+    caplog.set_level(logging.WARNING, logger="plugboard.cache")
+    options_cache._warned_down = False
+    down = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+        }
+    }
+    with override_settings(CACHES=down):
+        responses = [get(acme.api(), "project") for _ in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert {r.json()["cache"] for r in responses} == {"miss"}
+    assert counters.calls("/_test/data/projects") == 3
+    warnings = [r for r in caplog.records if "options cache unavailable" in r.getMessage()]
+    assert len(warnings) == 1
+    options_cache._warned_down = False
+
+
+def test_the_purge_task_removes_old_entries_and_their_indexes(acme, projects, issues, monkeypatch):
+    from apps.items.tasks import purge_options_cache
+
+    api = acme.api()
+    get(api, "project")
+    get(api, "issue", project="PB")
+    client = options_cache._redis()
+    index = options_cache._k(f"optidx:{projects.datasource_id}")
+    assert client.zcard(index) == 2
+
+    assert purge_options_cache() == {"entries": 0, "stale_copies": 0, "indexes": 0}
+    later = time.time() + 301
+    monkeypatch.setattr(options_cache.time, "time", lambda: later)
+    counts = purge_options_cache()
+    assert counts["entries"] == 2 and counts["stale_copies"] == 0
+    assert get(api, "project").json()["cache"] == "miss"  # the entry is gone
+
+    much_later = time.time() + 1000
+    monkeypatch.setattr(options_cache.time, "time", lambda: much_later)
+    counts = purge_options_cache()
+    assert counts["stale_copies"] >= 1
+    assert client.zcard(index) == 0
+    assert not client.sismember(options_cache._k(options_cache.INDEX_ALL), index)
+
+
+def test_the_purge_cache_action_returns_how_many_entries_it_removed(acme, projects, issues, source):
+    api = acme.api()
+    get(api, "project")
+    get(api, "issue", project="PB")
+    get(api, "issue", project="OPS")
+    assert api.post(f"/api/v1/datasources/{source.pk}/purge-cache/").json() == {"purged": 3}
+    assert get(api, "project").json()["cache"] == "miss"
+
+
+def test_an_item_of_another_tenant_does_not_exist(acme, globex, projects):
+    response = get(globex.api(), "project")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_cache_entries_of_two_tenants_never_mix(acme, globex, upstream, counters):
+    from tests.factories import DataSourceFactory
+
+    for world in (acme, globex):
+        ds = DataSourceFactory(tenant=world.tenant, base_url=upstream.url())
+        item_create(tenant=world.tenant, data={
+            "key": "shared-key", "name": "Same key", "datasource": str(ds.pk),
+            "path": "/_test/data/projects", "value": "{key}",
+            "label": "{name}" if world is acme else "{lead.name}",
+        })  # fmt: skip
+    a = get(acme.api(), "shared-key").json()
+    b = get(globex.api(), "shared-key").json()
+    assert a["options"][0]["label"] == "Plugboard" and b["options"][0]["label"] == "Ann"
+    assert b["cache"] == "miss"
+
+
+def test_secrets_echoed_by_the_upstream_are_masked(acme, upstream):
+    from tests.factories import DataSourceFactory
+
+    ds = DataSourceFactory(tenant=acme.tenant, base_url=upstream.url(), auth_mode="token",
+                           secrets={"token": "tok-canary-echo"})  # fmt: skip
+    item_create(tenant=acme.tenant, data={
+        "key": "echo", "name": "Echo", "datasource": str(ds.pk), "path": "/_test/data/headers",
+        "value": "{authorization}", "label": "{authorization}",
+    })  # fmt: skip
+    body = get(acme.api(), "echo").content.decode()
+    assert "tok-canary-echo" not in body
+    assert "[secret]" in body
+
+
+# --- widget keys and CORS ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def widget_key(acme):
+    _, raw = api_key_create(
+        tenant=acme.tenant, scope="widget", origins=["https://intranet.example"]
+    )
+    return raw
+
+
+def test_a_widget_key_reads_options_and_gets_cors_for_its_origin(widget_key, projects):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {widget_key}")
+    response = client.get(OPTIONS.format("project"), HTTP_ORIGIN="https://intranet.example")
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "https://intranet.example"
+    assert "Origin" in response.headers["Vary"]
+
+
+def test_other_origins_are_refused_without_cors(widget_key, projects):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {widget_key}")
+    response = client.get(OPTIONS.format("project"), HTTP_ORIGIN="https://evil.example")
+    assert response.status_code == 403
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_the_preflight_is_answered_for_allowed_origins_only(widget_key, client):
+    allowed = client.options(
+        OPTIONS.format("project"),
+        HTTP_ORIGIN="https://intranet.example",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization",
+    )
+    assert allowed.status_code == 204
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://intranet.example"
+    assert "Authorization" in allowed.headers["Access-Control-Allow-Headers"]
+    refused = client.options(
+        OPTIONS.format("project"),
+        HTTP_ORIGIN="https://evil.example",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET",
+    )
+    assert "Access-Control-Allow-Origin" not in refused.headers
+
+
+def test_admin_keys_get_no_cors(acme, projects):
+    response = acme.api().get(OPTIONS.format("project"), HTTP_ORIGIN="https://intranet.example")
+    assert response.status_code == 200
+    assert "Access-Control-Allow-Origin" not in response.headers
