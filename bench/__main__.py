@@ -2,11 +2,13 @@
 
 import sys
 
-from bench import outbound
+from bench import options, outbound
 
 
 def main() -> int:
     outbound.main()
+    print()
+    options.main()
     return 0
 
 

@@ -18,6 +18,8 @@ admin.site.site_header = "Plugboard administration"
 admin.site.site_title = "Plugboard admin"
 
 urlpatterns = [
+    # The API first: its options endpoint is the hottest route, resolved on every widget call.
+    path("api/v1/", include("config.api_urls")),
     path("", tenant_picker, name="tenant-picker"),
     path("healthz", healthz, name="healthz"),
     path(
@@ -40,7 +42,6 @@ urlpatterns = [
     path("t/<slug:tenant>/", include("apps.tenants.urls")),
     path("t/<slug:tenant>/", include("apps.datasources.urls")),
     path("t/<slug:tenant>/", include("apps.items.urls")),
-    path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("admin/", admin.site.urls),

@@ -12,6 +12,7 @@ from django.utils.text import slugify
 
 from apps.datasources import config as cfg
 from apps.datasources.models import AuditAction, AuditEntry, DataSource, Status
+from apps.datasources.signals import datasource_changed
 from apps.outbound.tokens import token_forget
 from apps.tenants.models import ApiKey, Tenant
 
@@ -246,6 +247,7 @@ def datasource_update(*, datasource: DataSource, data: dict[str, Any], actor: An
         audit_record(
             datasource=datasource, action=AuditAction.CHANGED, actor=actor, changes=changed
         )
+        datasource_changed.send(sender=DataSource, datasource=datasource)
     return datasource
 
 
@@ -255,6 +257,7 @@ def datasource_delete(*, datasource: DataSource, actor: Any) -> None:
     with transaction.atomic():
         audit_record(datasource=datasource, action=AuditAction.DELETED, actor=actor)
         datasource_id = datasource.pk
+        datasource_changed.send(sender=DataSource, datasource=datasource)
         datasource.delete()
     purge_datasource(datasource_id)
 
@@ -265,6 +268,7 @@ def datasource_purge_cache(*, datasource: DataSource, actor: Any) -> int:
 
     DataSource.objects.filter(pk=datasource.pk).update(cache_version=F("cache_version") + 1)
     datasource.refresh_from_db(fields=["cache_version"])
+    datasource_changed.send(sender=DataSource, datasource=datasource)
     purged = purge_datasource(datasource.pk)
     audit_record(
         datasource=datasource, action=AuditAction.CACHE_PURGED, actor=actor,

@@ -1,25 +1,29 @@
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.db.models import Q, QuerySet
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import mixins, status
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.errors import NotFound
+from apps.core.errors import ApplicationError
 from apps.datasources.apis import _body
+from apps.items import lookup
 from apps.items.cors import allow
 from apps.items.models import ConnectedItem
-from apps.items.options import options_fetch, refine
+from apps.items.options import cached_hit, options_body, options_fetch, refine
 from apps.items.serializers import ItemSerializer, OptionsSerializer
 from apps.items.services import item_create, item_delete, item_update
-from apps.tenants.api import TenantScopedAPIView, TenantScopedViewSet
+from apps.tenants.api import TenantScopedAPIView, TenantScopedViewSet, key_access
+from apps.tenants.authentication import ApiKeyAuthentication
 from apps.tenants.models import ApiKey, ApiKeyScope
-from apps.tenants.services import origin_allowed
+from apps.tenants.services import api_key_authenticate, origin_allowed, recall_key
 
 ITEM_EXAMPLE = OpenApiExample(
     "Jira issues of a project",
@@ -69,12 +73,26 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class JSONOnly(BaseContentNegotiation):
+    """The options endpoint answers JSON whatever the client accepts: no negotiation to run."""
+
+    renderer = JSONRenderer()
+
+    def select_parser(self, request: Request, parsers: Any) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request: Request, renderers: Any, format_suffix: Any = None) -> Any:
+        return (self.renderer, self.renderer.media_type)
+
+
 class OptionsView(TenantScopedAPIView):
     """The options of a connected item, for widgets (widget keys allowed, CORS for their
     origins). ``q``, ``filter`` and ``limit`` apply to the cached list and never cause an
     upstream call."""
 
     widget_access = True
+    checks_key_stamp = True  # the key's stamp is read with the cached answer
+    content_negotiation_class = JSONOnly
 
     @extend_schema(
         parameters=[
@@ -88,27 +106,28 @@ class OptionsView(TenantScopedAPIView):
         responses={200: OptionsSerializer},
     )
     def get(self, request: Request, key: str) -> Response | HttpResponse:
-        item = (
-            ConnectedItem.objects.filter(tenant=request.tenant, key=key)
-            .select_related("datasource")
-            .first()
-        )
-        if item is None:
-            raise NotFound("No such item.")
         params = request.query_params
-        answer = options_fetch(item=item, params=params)
+        api_key = request.auth if isinstance(request.auth, ApiKey) else None
+        check = api_key.stamp_check if api_key is not None else None
+        answer = options_fetch(tenant_id=request.tenant.pk, key=key, params=params, key_check=check)
+        if check is not None and not answer.key_verified:
+            raw = ApiKeyAuthentication.raw_key(request) or ""
+            if api_key_authenticate(raw=raw, verify=True) is None:
+                raise AuthenticationFailed("The API key is not valid or has been revoked.")
         options = refine(
             answer,
             q=params.get("q", ""),
             filter_expr=params.get("filter", ""),
             limit=params.get("limit"),
         )
-        body = json.dumps(
-            {"options": options, "cache": answer.cache, "fetched_at": answer.fetched_at_iso},
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
-        return HttpResponse(body, content_type="application/json")
+        return HttpResponse(options_body(answer, options), content_type="application/json")
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        # A plain cache hit for a remembered key and item is answered with one Redis round trip
+        # (the key's and the tenant's stamps are read with the answer). Anything else — a first
+        # call, a miss, a change, an error, a session — takes the full way below.
+        fast = _fast_hit(request, kwargs.get("key", ""))
+        return fast if fast is not None else super().dispatch(request, *args, **kwargs)
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -123,3 +142,48 @@ class OptionsView(TenantScopedAPIView):
             allow(response, origin)
         response["Cache-Control"] = "private, no-store"
         return response
+
+
+def _cors_and_cache_headers(response: Any, api_key: ApiKey | None, origin: str | None) -> Any:
+    if (
+        origin
+        and api_key is not None
+        and api_key.scope == ApiKeyScope.WIDGET
+        and origin_allowed(api_key=api_key, origin=origin)
+    ):
+        allow(response, origin)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _fast_hit(request: HttpRequest, key: str) -> HttpResponse | None:
+    if request.method != "GET":
+        return None
+    scheme, _, raw = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() != "bearer" or not raw:
+        return None
+    recalled = recall_key(raw.strip())
+    if recalled is None:
+        return None
+    api_key, key_check = recalled
+    origin = request.META.get("HTTP_ORIGIN")
+    try:
+        if not key_access(api_key, widget_access=True, method="GET", origin=origin):
+            return None
+        ref = lookup.remembered_ref(api_key.tenant_id, key)
+        if ref is None:
+            return None
+        params = request.GET
+        answer, _ = cached_hit(ref, params, key_check)
+        if answer is None or not answer.key_verified:
+            return None
+        options = refine(
+            answer,
+            q=params.get("q", ""),
+            filter_expr=params.get("filter", ""),
+            limit=params.get("limit"),
+        )
+    except ApplicationError:
+        return None  # the full view reports it, with the error body
+    response = HttpResponse(options_body(answer, options), content_type="application/json")
+    return _cors_and_cache_headers(response, api_key, origin)

@@ -7,7 +7,14 @@ class ItemsConfig(AppConfig):
     verbose_name = "Connected items"
 
     def ready(self) -> None:
+        from apps.datasources.signals import datasource_changed
+        from apps.items.lookup import bump_stamp
         from apps.items.models import ConnectedItem
+
+        def on_datasource_changed(sender, datasource, **kwargs):
+            bump_stamp(datasource.tenant_id)
+
+        datasource_changed.connect(on_datasource_changed, weak=False, dispatch_uid="items-stamp")
         from apps.tenants.navigation import DASHBOARD_CARDS, DashboardCard
 
         DASHBOARD_CARDS.append(

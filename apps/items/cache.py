@@ -21,10 +21,11 @@ import threading
 import time
 import uuid
 import zlib
-from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
+
+from apps.core import stamps
 
 logger = logging.getLogger("plugboard.cache")
 
@@ -36,24 +37,30 @@ PURGE_BATCH = 500
 _warned_down = False
 
 
-@dataclass
 class CachedAnswer:
-    fetched_at: float
-    payload: Any
+    """A stored answer: when it was fetched, its options (kept serialized, so that a plain
+    hit is answered without decoding them) and the list elements the filters read."""
+
+    def __init__(self, fetched_at: float, options_json: bytes, elements_json: bytes) -> None:
+        self.fetched_at = fetched_at
+        self.options_json = options_json
+        self.elements_json = elements_json
 
     @property
     def age(self) -> float:
         return time.time() - self.fetched_at
 
+    @property
+    def options(self) -> list[dict[str, str]]:
+        return json.loads(self.options_json)
 
-def _redis():
-    """The raw Redis client behind the default cache, or None (local-memory cache)."""
-    try:
-        from django_redis import get_redis_connection
+    @property
+    def elements(self) -> list[Any]:
+        return json.loads(self.elements_json)
 
-        return get_redis_connection("default")
-    except (ImportError, NotImplementedError, AttributeError):
-        return None
+
+_redis = stamps.redis_client
+_k = stamps.make_key
 
 
 def _down(exc: Exception) -> None:
@@ -72,51 +79,70 @@ def _back_up() -> None:
         _warned_down = False
 
 
-def _encode(answer: CachedAnswer) -> bytes:
-    raw = json.dumps({"t": answer.fetched_at, "p": answer.payload}, separators=(",", ":"))
-    return zlib.compress(raw.encode(), 1)
+def _encode(fetched_at: float, options: list, elements: list) -> bytes:
+    parts = [
+        repr(fetched_at).encode(),
+        json.dumps(options, ensure_ascii=False, separators=(",", ":")).encode(),
+        json.dumps(elements, ensure_ascii=False, separators=(",", ":")).encode(),
+    ]
+    return zlib.compress(b"\n".join(parts), 1)
 
 
 def _decode(blob: bytes | None) -> CachedAnswer | None:
     if not blob:
         return None
-    data = json.loads(zlib.decompress(blob))
-    return CachedAnswer(fetched_at=data["t"], payload=data["p"])
+    stamp, options_json, elements_json = zlib.decompress(blob).split(b"\n", 2)
+    return CachedAnswer(float(stamp), options_json, elements_json)
 
 
-def entry_name(*, tenant_id: int, datasource: Any, item: Any, digest: str) -> str:
-    return (
-        f"{tenant_id}:{datasource.pk}:{datasource.cache_version}:"
-        f"{item.pk}:{item.cache_version}:{digest}"
-    )
+def entry_name(
+    *, tenant_id: int, datasource_id: Any, datasource_version: int, item_id: Any,
+    item_version: int, digest: str,
+) -> str:  # fmt: skip
+    return f"{tenant_id}:{datasource_id}:{datasource_version}:{item_id}:{item_version}:{digest}"
 
 
 def _index_name(datasource_id: Any) -> str:
     return f"optidx:{datasource_id}"
 
 
-def _k(name: str) -> str:
-    return cache.make_key(name)
-
-
-def load(name: str) -> tuple[CachedAnswer | None, CachedAnswer | None]:
-    """(fresh entry, last-good copy) for ``name``; (None, None) when the cache is down."""
+def load(
+    name: str, stamp_names: tuple[str, ...] = ()
+) -> tuple[CachedAnswer | None, dict[str, str] | None]:
+    """(fresh entry, current values of ``stamp_names``) in one round trip; (None, None) when
+    the cache is down."""
     client = _redis()
     try:
         if client is None:
-            return _decode(cache.get(f"opt:{name}")), _decode(cache.get(f"stale:{name}"))
-        fresh, stale = client.mget([_k(f"opt:{name}"), _k(f"stale:{name}")])
+            return _decode(cache.get(f"opt:{name}")), None
+        values = client.mget([_k(f"opt:{name}"), *(_k(s) for s in stamp_names)])
     except Exception as exc:  # Redis down or timing out: degrade to the upstream
         _down(exc)
         return None, None
-    _back_up()
-    return _decode(fresh), _decode(stale)
+    if _warned_down:
+        _back_up()
+    current = {
+        stamp: (value.decode() if value is not None else "0")
+        for stamp, value in zip(stamp_names, values[1:], strict=True)
+    }
+    return _decode(values[0]), current
 
 
-def store(name: str, datasource_id: Any, payload: Any, fetched_at: float | None = None) -> None:
+def load_stale(name: str) -> CachedAnswer | None:
+    """The last-good copy of an entry (read only when the upstream failed)."""
+    client = _redis()
+    try:
+        if client is None:
+            return _decode(cache.get(f"stale:{name}"))
+        return _decode(client.get(_k(f"stale:{name}")))
+    except Exception as exc:
+        _down(exc)
+        return None
+
+
+def store(name: str, datasource_id: Any, options: list, elements: list, fetched_at: float) -> None:
     """Store a successful answer as entry and last-good copy, and index it."""
-    answer = CachedAnswer(fetched_at=fetched_at or time.time(), payload=payload)
-    blob = _encode(answer)
+    blob = _encode(fetched_at, options, elements)
     client = _redis()
     try:
         if client is None:
@@ -127,7 +153,7 @@ def store(name: str, datasource_id: Any, payload: Any, fetched_at: float | None 
         pipe = client.pipeline(transaction=False)
         pipe.set(_k(f"opt:{name}"), blob, ex=FRESH_SECONDS)
         pipe.set(_k(f"stale:{name}"), blob, ex=FRESH_SECONDS + STALE_SECONDS)
-        pipe.zadd(index, {name: answer.fetched_at})
+        pipe.zadd(index, {name: fetched_at})
         pipe.expire(index, FRESH_SECONDS + STALE_SECONDS + 3600)
         pipe.sadd(_k(INDEX_ALL), index)
         pipe.execute()

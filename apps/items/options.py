@@ -1,25 +1,26 @@
 """The options service: evaluate an item's request, answer from the cache when possible, else
-fetch through the outbound client once (single flight), extract the options, and store them."""
+fetch through the outbound client once (single flight), extract the options, and store them.
+
+The hot path (a cache hit) costs one Redis round trip and no database query: the item comes from
+the process's memory (see ``lookup``) and is checked against the tenant's stamp read together
+with the cached answer.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from apps.core.errors import ApplicationError
+from apps.core.errors import ApplicationError, NotFound
 from apps.items import cache as options_cache
-from apps.items import rsql
+from apps.items import lookup, rsql
 from apps.items.models import ConnectedItem
-from apps.items.templates import (
-    dependencies,
-    render_body,
-    render_option,
-    render_path,
-)
+from apps.items.templates import dependencies, render_body, render_option, render_path
 from apps.outbound.client import OPTIONS_MAX_BYTES, OutboundResponse
 from apps.outbound.errors import (
     OutboundError,
@@ -73,19 +74,39 @@ class EvaluatedRequest:
 
 @dataclass
 class OptionsAnswer:
-    options: list[dict[str, str]]
-    elements: list[Any]
     cache: str  # hit | miss | stale
     fetched_at: float
+    options_json: bytes
+    elements_json: bytes
+    # Whether the caller's key stamp was read and found unchanged (see options_fetch).
+    key_verified: bool = False
+    _options: list[dict[str, str]] | None = field(default=None, repr=False)
+    _elements: list[Any] | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, cache: str, stored: options_cache.CachedAnswer) -> OptionsAnswer:
+        return cls(cache, stored.fetched_at, stored.options_json, stored.elements_json)
+
+    @property
+    def options(self) -> list[dict[str, str]]:
+        if self._options is None:
+            self._options = json.loads(self.options_json)
+        return self._options
+
+    @property
+    def elements(self) -> list[Any]:
+        if self._elements is None:
+            self._elements = json.loads(self.elements_json)
+        return self._elements
 
     @property
     def fetched_at_iso(self) -> str:
         return datetime.fromtimestamp(self.fetched_at, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
-def evaluate(item: ConnectedItem, params: Any) -> EvaluatedRequest:
+def evaluate(item: ConnectedItem | lookup.ItemRef, params: Any) -> EvaluatedRequest:
     """Fill the item's templates from the request's parameters."""
-    names = dependencies(item.path, item.body)
+    names = getattr(item, "dependencies", None) or dependencies(item.path, item.body)
     missing = [name for name in names if not params.get(name)]
     if missing:
         raise MissingDependency(
@@ -157,39 +178,89 @@ def _error_from(marker: dict[str, Any]) -> ApplicationError:
     )
 
 
-def options_fetch(*, item: ConnectedItem, params: Any) -> OptionsAnswer:
-    """The options of ``item`` for ``params``: cached (hit), fetched (miss) or, when the
-    upstream fails, the last good answer (stale)."""
-    request = evaluate(item, params)
-    name = options_cache.entry_name(
-        tenant_id=item.tenant_id, datasource=item.datasource, item=item, digest=request.digest
+def _name(ref: lookup.ItemRef, request: EvaluatedRequest) -> str:
+    return options_cache.entry_name(
+        tenant_id=ref.tenant_id,
+        datasource_id=ref.datasource_id,
+        datasource_version=ref.datasource_version,
+        item_id=ref.id,
+        item_version=ref.item_version,
+        digest=request.digest,
     )
-    fresh, stale = options_cache.load(name)
-    if fresh is not None:
-        return OptionsAnswer(fresh.payload["o"], fresh.payload["e"], "hit", fresh.fetched_at)
 
-    flight = options_cache.Flight(name, ttl_seconds=item.datasource.timeout_seconds * 3 + 10)
-    deadline = time.monotonic() + item.datasource.timeout_seconds * 3 + 10
+
+def cached_hit(
+    ref: lookup.ItemRef, params: Any, key_check: tuple[str, str] | None = None
+) -> tuple[OptionsAnswer | None, bool]:
+    """The fresh cached answer for a remembered item, read in one round trip together with the
+    tenant's stamp (and the key's, when ``key_check`` is given). Returns (answer or None,
+    whether the remembered item is still good)."""
+    stamp = lookup.stamp_name(ref.tenant_id)
+    wanted = (stamp, key_check[0]) if key_check and key_check[0] != stamp else (stamp,)
+    fresh, current = options_cache.load(_name(ref, evaluate(ref, params)), wanted)
+    if current is None or current[stamp] != ref.stamp:
+        return None, False
+    if fresh is None:
+        return None, True
+    answer = OptionsAnswer.of("hit", fresh)
+    answer.key_verified = key_check is not None and current[key_check[0]] == key_check[1]
+    return answer, True
+
+
+def options_fetch(
+    *, tenant_id: int, key: str, params: Any, key_check: tuple[str, str] | None = None
+) -> OptionsAnswer:
+    """The options of the tenant's item ``key`` for ``params``: cached (hit), fetched (miss)
+    or, when the upstream fails, the last good answer (stale).
+
+    ``key_check`` is an API key's (stamp, expected value): it is read in the same round trip,
+    and the answer says whether it matched (``key_verified``).
+    """
+    ref = lookup.remembered_ref(tenant_id, key)
+    if ref is not None:
+        answer, still_good = cached_hit(ref, params, key_check)
+        if answer is not None:
+            return answer
+        if not still_good:
+            lookup.forget(tenant_id, key)
+            ref = None
+    if ref is None:
+        ref = lookup.load_ref(tenant_id, key)
+        if ref is None:
+            raise NotFound("No such item.")
+        fresh, _ = options_cache.load(_name(ref, evaluate(ref, params)))
+        if fresh is not None:
+            return OptionsAnswer.of("hit", fresh)
+    return _miss(ref, evaluate(ref, params))
+
+
+def _miss(ref: lookup.ItemRef, request: EvaluatedRequest) -> OptionsAnswer:
+    name = _name(ref, request)
+    item = ref.item or ConnectedItem.objects.select_related("datasource").filter(pk=ref.id).first()
+    if item is None:
+        raise NotFound("No such item.")
+    timeout = item.datasource.timeout_seconds * 3 + 10
+    flight = options_cache.Flight(name, ttl_seconds=timeout)
+    deadline = time.monotonic() + timeout
     while not flight.try_lead():
         # Another request is fetching this very answer: wait for it instead of calling too.
         time.sleep(_WAIT_STEP)
-        fresh, stale = options_cache.load(name)
+        fresh, _ = options_cache.load(name)
         if fresh is not None:
-            return OptionsAnswer(fresh.payload["o"], fresh.payload["e"], "hit", fresh.fetched_at)
+            return OptionsAnswer.of("hit", fresh)
         if not flight.in_progress():
             marker = flight.failure()
             if marker is not None:
-                if stale is not None and marker.get("stale_ok"):
-                    return OptionsAnswer(
-                        stale.payload["o"], stale.payload["e"], "stale", stale.fetched_at
-                    )
+                stale = options_cache.load_stale(name) if marker.get("stale_ok") else None
+                if stale is not None:
+                    return OptionsAnswer.of("stale", stale)
                 raise _error_from(marker)
         if time.monotonic() > deadline:
             break
     try:
-        fresh, stale = options_cache.load(name)  # it may have landed while we acquired
+        fresh, _ = options_cache.load(name)  # it may have landed while we acquired
         if fresh is not None:
-            return OptionsAnswer(fresh.payload["o"], fresh.payload["e"], "hit", fresh.fetched_at)
+            return OptionsAnswer.of("hit", fresh)
         try:
             response = fetch_upstream(item, request)
             response.raise_for_status()
@@ -202,23 +273,32 @@ def options_fetch(*, item: ConnectedItem, params: Any) -> OptionsAnswer:
                 {"code": exc.code, "status": exc.status, "message": exc.message,
                  "details": exc.details, "headers": exc.headers, "stale_ok": stale_ok}
             )  # fmt: skip
-            if stale is not None and stale_ok:
+            stale = options_cache.load_stale(name) if stale_ok else None
+            if stale is not None:
                 logger.info("serving a stale answer for item %s: %s", item.pk, exc.code)
-                return OptionsAnswer(
-                    stale.payload["o"], stale.payload["e"], "stale", stale.fetched_at
-                )
+                return OptionsAnswer.of("stale", stale)
             raise
         fetched_at = time.time()
-        options_cache.store(name, item.datasource_id, {"o": options, "e": elements}, fetched_at)
-        return OptionsAnswer(options, elements, "miss", fetched_at)
+        options_cache.store(name, item.datasource_id, options, elements, fetched_at)
+        answer = OptionsAnswer(
+            "miss",
+            fetched_at,
+            json.dumps(options, ensure_ascii=False, separators=(",", ":")).encode(),
+            b"",
+        )
+        answer._options, answer._elements = options, elements
+        return answer
     finally:
         flight.land()
 
 
 def refine(
     answer: OptionsAnswer, *, q: str = "", filter_expr: str = "", limit: Any = None
-) -> list[dict[str, str]]:
-    """Apply filter (RSQL over elements), q (substring of the label) and limit, in that order."""
+) -> list[dict[str, str]] | None:
+    """Apply filter (RSQL over elements), q (substring of the label) and limit, in that order.
+    None when there is nothing to apply (the stored options are served as they are)."""
+    if not (q or filter_expr or limit not in (None, "")):
+        return None
     options = answer.options
     if filter_expr:
         predicate = rsql.parse(filter_expr)
@@ -235,3 +315,16 @@ def refine(
             raise InvalidLimit()
         options = options[:count]
     return options
+
+
+def options_body(answer: OptionsAnswer, options: list[dict[str, str]] | None) -> bytes:
+    """The contract's answer; the stored options are spliced in unparsed when unrefined."""
+    options_json = (
+        answer.options_json
+        if options is None
+        else json.dumps(options, ensure_ascii=False, separators=(",", ":")).encode()
+    )
+    tail = json.dumps(
+        {"cache": answer.cache, "fetched_at": answer.fetched_at_iso}, separators=(",", ":")
+    )[1:]
+    return b'{"options":' + options_json + b"," + tail.encode()

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import F
 
 from apps.datasources.models import DataSource
+from apps.items.lookup import bump_stamp
 from apps.items.models import ConnectedItem
 from apps.items.templates import validate_option_template, validate_request_templates
 from apps.tenants.models import Tenant
@@ -96,11 +97,14 @@ def item_update(*, item: ConnectedItem, data: dict[str, Any]) -> ConnectedItem:
         item.save()
         ConnectedItem.objects.filter(pk=item.pk).update(cache_version=F("cache_version") + 1)
         item.refresh_from_db(fields=["cache_version"])
+        bump_stamp(item.tenant_id)
     return item
 
 
 def item_delete(*, item: ConnectedItem) -> None:
-    item.delete()
+    with transaction.atomic():
+        item.delete()
+        bump_stamp(item.tenant_id)
 
 
 def item_unsaved(

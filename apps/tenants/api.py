@@ -48,6 +48,23 @@ def resolve_api_tenant(request: Request) -> None:
     bind_tenant(request._request, membership)
 
 
+def key_access(key: ApiKey, *, widget_access: bool, method: str, origin: str | None) -> bool:
+    """Whether ``key`` may make this call; raises Forbidden with the reason when it may not."""
+    if key.scope == ApiKeyScope.ADMIN:
+        return True
+    if not widget_access:
+        raise Forbidden(
+            "A widget key may only call the options endpoint.", code="scope_not_allowed"
+        )
+    if origin is not None and not origin_allowed(api_key=key, origin=origin):
+        raise Forbidden(
+            "This widget key is not allowed from this origin.",
+            code="origin_not_allowed",
+            details={"origin": origin},
+        )
+    return method in SAFE_METHODS
+
+
 class TenantAccess(permissions.BasePermission):
     """Admin keys and owner/admin members may write; viewers read; widget keys only reach
     views that say ``widget_access = True``, and only from their allowed origins."""
@@ -55,20 +72,12 @@ class TenantAccess(permissions.BasePermission):
     def has_permission(self, request: Request, view: APIView) -> bool:
         key = request.auth if isinstance(request.auth, ApiKey) else None
         if key is not None:
-            if key.scope == ApiKeyScope.ADMIN:
-                return True
-            if not getattr(view, "widget_access", False):
-                raise Forbidden(
-                    "A widget key may only call the options endpoint.", code="scope_not_allowed"
-                )
-            origin = request.headers.get("Origin")
-            if origin is not None and not origin_allowed(api_key=key, origin=origin):
-                raise Forbidden(
-                    "This widget key is not allowed from this origin.",
-                    code="origin_not_allowed",
-                    details={"origin": origin},
-                )
-            return request.method in SAFE_METHODS
+            return key_access(
+                key,
+                widget_access=getattr(view, "widget_access", False),
+                method=request.method,
+                origin=request.headers.get("Origin"),
+            )
         membership = getattr(request, "membership", None)
         if membership is None:
             return False

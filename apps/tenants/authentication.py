@@ -32,6 +32,16 @@ class ApiKeyPrincipal:
 class ApiKeyAuthentication(BaseAuthentication):
     """``Authorization: Bearer <api key>``."""
 
+    @staticmethod
+    def raw_key(request: Request) -> str | None:
+        parts = get_authorization_header(request).split()
+        if len(parts) == 2 and parts[0].lower() == b"bearer":
+            try:
+                return parts[1].decode("ascii")
+            except UnicodeDecodeError:
+                return None
+        return None
+
     def authenticate(self, request: Request) -> tuple[ApiKeyPrincipal, ApiKey] | None:
         parts = get_authorization_header(request).split()
         if not parts or parts[0].lower() != b"bearer":
@@ -42,7 +52,10 @@ class ApiKeyAuthentication(BaseAuthentication):
             raw = parts[1].decode("ascii")
         except UnicodeDecodeError as exc:
             raise AuthenticationFailed("The API key is not valid.") from exc
-        key = api_key_authenticate(raw=raw)
+        view = (getattr(request, "parser_context", None) or {}).get("view")
+        # A view that reads the key's stamp itself (in a round trip it makes anyway) may take a
+        # remembered key unchecked; every other view gets a checked one.
+        key = api_key_authenticate(raw=raw, verify=not getattr(view, "checks_key_stamp", False))
         if key is None:
             raise AuthenticationFailed("The API key is not valid or has been revoked.")
         return ApiKeyPrincipal(key), key

@@ -88,6 +88,9 @@ class ApiKey(TenantOwned):
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
+    # Set on keys authenticated from memory without a check (see api_key_authenticate).
+    stamp_check: tuple[str, str] | None = None
+
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "API key"

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import copy
+import logging
 import secrets
+import threading
+import time
+from collections import OrderedDict
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 
+from apps.core import stamps
 from apps.tenants.keys import generate_key, hash_key, key_matches, parse_prefix
 from apps.tenants.models import ApiKey, ApiKeyScope, Membership, Role, Tenant
+
+logger = logging.getLogger(__name__)
 
 # How stale `last_used_at` may get: one write per key per minute, not one per request.
 _LAST_USED_RESOLUTION = timedelta(seconds=60)
@@ -110,22 +117,82 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
+        stamps.bump(stamps.tenant_stamp(api_key.tenant_id))
     return api_key
 
 
-def api_key_authenticate(*, raw: str) -> ApiKey | None:
-    """The active key whose value is ``raw``, or None."""
+# Verified keys are remembered in process memory (by the SHA-256 of the key, never the key), so
+# that a request needs no database query; each is checked against its tenant's stamp, which a
+# revocation bumps (see apps.core.stamps). A remembered key is also re-read after this many seconds.
+REMEMBER_SECONDS = 300
+MAX_REMEMBERED = 1024
+_remembered: OrderedDict[str, tuple[ApiKey, str, float]] = OrderedDict()
+_remembered_lock = threading.Lock()
+
+
+def recall_key(raw: str) -> tuple[ApiKey, tuple[str, str]] | None:
+    """The remembered key for ``raw`` and its (stamp, expected value), unchecked, or None: no
+    database query and no round trip. The caller must check the stamp before trusting it, and
+    must not change the key (it is shared by threads)."""
+    with _remembered_lock:
+        remembered = _remembered.get(hash_key(raw))
+    if remembered is None or time.monotonic() - remembered[2] >= REMEMBER_SECONDS:
+        return None
+    key, stamp, _ = remembered
+    return key, (stamps.tenant_stamp(key.tenant_id), stamp)
+
+
+def remembered_key(raw: str) -> ApiKey | None:
+    """Like ``recall_key``, as a private copy carrying ``stamp_check``."""
+    recalled = recall_key(raw)
+    if recalled is None:
+        return None
+    unchecked = copy.copy(recalled[0])
+    unchecked.stamp_check = recalled[1]
+    return unchecked
+
+
+def api_key_authenticate(*, raw: str, verify: bool = True) -> ApiKey | None:
+    """The active key whose value is ``raw``, or None.
+
+    With ``verify=False`` a remembered key is returned unchecked, with ``stamp_check`` =
+    (stamp name, expected value) set on it: the caller must read that stamp (in a round trip it
+    makes anyway) and call again with ``verify=True`` when it differs.
+    """
     prefix = parse_prefix(raw)
     if prefix is None:
         return None
+    digest = hash_key(raw)
+    with _remembered_lock:
+        remembered = _remembered.get(digest)
+    if remembered is not None:
+        key, stamp, loaded_at = remembered
+        if time.monotonic() - loaded_at < REMEMBER_SECONDS:
+            if not verify:
+                return remembered_key(raw)
+            if stamps.read(stamps.tenant_stamp(key.tenant_id)) == stamp:
+                return key
+        with _remembered_lock:
+            _remembered.pop(digest, None)
     key = ApiKey.objects.select_related("tenant").filter(prefix=prefix).first()
+    if key is None:
+        return None
+    # The stamp is read before the row that is remembered: a revocation in between makes the
+    # memory look stale rather than fresh.
+    stamp_before = stamps.read(stamps.tenant_stamp(key.tenant_id))
+    if stamp_before is not None:
+        key = ApiKey.objects.select_related("tenant").filter(pk=key.pk).first()
     if key is None or not key.is_active or not key_matches(raw, key.key_hash):
         return None
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
-        with transaction.atomic():
-            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
+    if stamp_before is not None:
+        with _remembered_lock:
+            _remembered[digest] = (key, stamp_before, time.monotonic())
+            while len(_remembered) > MAX_REMEMBERED:
+                _remembered.popitem(last=False)
     return key
 
 

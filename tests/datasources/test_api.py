@@ -1,5 +1,7 @@
 """The data source API: CRUD, write-only secrets, validation, test and purge actions."""
 
+import time
+
 import pytest
 from django.utils.text import slugify
 from rest_framework.test import APIClient
@@ -266,7 +268,10 @@ def test_purge_cache_answers_with_a_count(acme, upstream):
 
     created = create(acme.api(), write_shape("none", upstream))
     for index in range(3):
-        cache.store(f"1:{created['id']}:1:item:1:digest{index}", created["id"], [{"a": index}])
+        name = f"1:{created['id']}:1:item:1:digest{index}"
+        cache.store(
+            name, created["id"], [{"value": "v", "label": "l"}], [{"a": index}], time.time()
+        )
 
     response = acme.api().post(f"/api/v1/datasources/{created['id']}/purge-cache/")
 

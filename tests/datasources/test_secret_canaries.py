@@ -3,6 +3,7 @@ log line, cache entry or database column."""
 
 import contextlib
 import logging
+import time
 import zlib
 
 import pytest
@@ -89,7 +90,9 @@ def test_canary_secrets_appear_nowhere_in_plain_text(acme, upstream, oauth, clie
                        state="state-1", redirect_uri="http://testserver/oauth/callback/")  # fmt: skip
     grant.code_verifier = TOKEN_CANARIES["verifier"]
     grant.save()
-    options_cache.store(f"{acme.tenant.pk}:{ids[0]}:1:1:1:digest", ids[0], [{"id": 1}])
+    options_cache.store(
+        f"{acme.tenant.pk}:{ids[0]}:1:1:1:digest", ids[0], [], [{"id": 1}], time.time()
+    )
 
     # Every API read and action, including tests that use the secrets for real.
     seen.append(api.get("/api/v1/datasources/").content.decode())

@@ -421,3 +421,48 @@ def test_admin_keys_get_no_cors(acme, projects):
     response = acme.api().get(OPTIONS.format("project"), HTTP_ORIGIN="https://intranet.example")
     assert response.status_code == 200
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_cached_hits_answer_the_same_whichever_way_they_are_served(acme, widget_key, projects):
+    """The first call takes the full view; later hits the fast way (key and item remembered).
+    Both must answer alike, CORS included."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {widget_key}")
+    origin = {"HTTP_ORIGIN": "https://intranet.example"}
+    answers = [client.get(OPTIONS.format("project"), **origin) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert "Allow" in answers[0].headers and "Allow" not in answers[2].headers  # two ways
+    bodies = [a.json() for a in answers]
+    assert bodies[1] == bodies[2] and bodies[1]["cache"] == "hit"
+    assert bodies[0]["options"] == bodies[2]["options"]
+    for answer in answers:
+        assert answer.headers["Access-Control-Allow-Origin"] == "https://intranet.example"
+        assert answer.headers["Cache-Control"] == "private, no-store"
+    filtered = client.get(OPTIONS.format("project"), {"q": "web"}, **origin).json()
+    assert [o["value"] for o in filtered["options"]] == ["WEB"]
+    refused = client.get(OPTIONS.format("project"), HTTP_ORIGIN="https://evil.example")
+    assert refused.status_code == 403 and "Access-Control-Allow-Origin" not in refused.headers
+
+
+def test_a_revoked_key_is_refused_at_once_even_for_cached_answers(acme, widget_key, projects):
+    from apps.tenants.models import ApiKey
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {widget_key}")
+    for _ in range(3):
+        assert client.get(OPTIONS.format("project")).status_code == 200
+    key = ApiKey.objects.get(tenant=acme.tenant, scope="widget")
+
+    assert acme.api().delete(f"/api/v1/api-keys/{key.id}/").status_code == 204
+
+    refused = client.get(OPTIONS.format("project"))
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "authentication_failed"
+
+
+def test_a_changed_item_is_seen_at_once_by_the_fast_way(acme, projects):
+    api = acme.api()
+    for _ in range(3):
+        get(api, "project")
+    item_update(item=projects, data={"label": "{key}!"})
+    assert get(api, "project").json()["options"][0]["label"] == "PB!"
