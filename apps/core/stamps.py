@@ -12,7 +12,9 @@ import logging
 from typing import Any
 
 from django.core.cache import cache
+from django.core.signals import setting_changed
 from django.db import transaction
+from django.dispatch import receiver
 
 logger = logging.getLogger("plugboard.cache")
 
@@ -23,18 +25,39 @@ def tenant_stamp(tenant_id: Any) -> str:
     return f"stamp:tenant:{tenant_id}"
 
 
+# The raw client and the key prefix are looked up once per process (each lookup through Django's
+# cache handler costs more than the Redis command on the hot path) and again if CACHES changes.
+_memo: dict[str, Any] = {}
+_MISSING = object()
+
+
+@receiver(setting_changed)
+def _forget_cache_lookups(setting: str, **kwargs: Any) -> None:
+    if setting == "CACHES":
+        _memo.clear()
+
+
 def redis_client() -> Any | None:
     """The raw Redis client behind the default cache, or None (local-memory cache)."""
-    try:
-        from django_redis import get_redis_connection
+    client = _memo.get("client", _MISSING)
+    if client is _MISSING:
+        try:
+            from django_redis import get_redis_connection
 
-        return get_redis_connection("default")
-    except (ImportError, NotImplementedError, AttributeError):
-        return None
+            client = get_redis_connection("default")
+        except (ImportError, NotImplementedError, AttributeError):
+            client = None
+        _memo["client"] = client
+    return client
 
 
 def make_key(name: str) -> str:
-    return cache.make_key(name)
+    """The full key of ``name`` in the default cache (prefix and version included)."""
+    prefix = _memo.get("prefix")
+    if prefix is None:
+        probe = str(cache.make_key("\x00"))
+        prefix = _memo["prefix"] = probe[:-1]
+    return prefix + name
 
 
 def read(name: str) -> str | None:

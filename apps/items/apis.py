@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.exceptions import AuthenticationFailed
@@ -17,7 +17,7 @@ from apps.datasources.apis import _body
 from apps.items import lookup
 from apps.items.cors import allow
 from apps.items.models import ConnectedItem
-from apps.items.options import cached_hit, options_body, options_fetch, refine
+from apps.items.options import cached_hit, evaluate, miss, options_body, options_fetch, refine
 from apps.items.serializers import ItemSerializer, OptionsSerializer
 from apps.items.services import item_create, item_delete, item_update
 from apps.tenants.api import TenantScopedAPIView, TenantScopedViewSet, key_access
@@ -157,6 +157,8 @@ def _cors_and_cache_headers(response: Any, api_key: ApiKey | None, origin: str |
 
 
 def _fast_hit(request: HttpRequest, key: str) -> HttpResponse | None:
+    """Answer a call by a remembered key for a remembered item — a hit, a miss or an upstream
+    error — without the API view's machinery; None sends the call the full way."""
     if request.method != "GET":
         return None
     scheme, _, raw = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
@@ -174,16 +176,22 @@ def _fast_hit(request: HttpRequest, key: str) -> HttpResponse | None:
         if ref is None:
             return None
         params = request.GET
-        answer, _ = cached_hit(ref, params, key_check)
-        if answer is None or not answer.key_verified:
-            return None
+        cached = cached_hit(ref, params, key_check)
+    except ApplicationError:
+        return None  # the full view reports it, with the error body
+    if not (cached.item_current and cached.key_current):
+        return None
+    try:
+        answer = cached.answer or miss(ref, evaluate(ref, params))
         options = refine(
             answer,
             q=params.get("q", ""),
             filter_expr=params.get("filter", ""),
             limit=params.get("limit"),
         )
-    except ApplicationError:
-        return None  # the full view reports it, with the error body
-    response = HttpResponse(options_body(answer, options), content_type="application/json")
+        response = HttpResponse(options_body(answer, options), content_type="application/json")
+    except ApplicationError as exc:
+        response = JsonResponse(exc.as_body(), status=exc.status)
+        for name, value in exc.headers.items():
+            response[name] = value
     return _cors_and_cache_headers(response, api_key, origin)

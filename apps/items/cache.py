@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 import zlib
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.cache import cache
@@ -41,8 +42,11 @@ class CachedAnswer:
     """A stored answer: when it was fetched, its options (kept serialized, so that a plain
     hit is answered without decoding them) and the list elements the filters read."""
 
-    def __init__(self, fetched_at: float, options_json: bytes, elements_json: bytes) -> None:
+    def __init__(
+        self, fetched_at: float, fetched_at_iso: str, options_json: bytes, elements_json: bytes
+    ) -> None:
         self.fetched_at = fetched_at
+        self.fetched_at_iso = fetched_at_iso
         self.options_json = options_json
         self.elements_json = elements_json
 
@@ -57,6 +61,10 @@ class CachedAnswer:
     @property
     def elements(self) -> list[Any]:
         return json.loads(self.elements_json)
+
+
+def iso_time(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
 _redis = stamps.redis_client
@@ -81,7 +89,7 @@ def _back_up() -> None:
 
 def _encode(fetched_at: float, options: list, elements: list) -> bytes:
     parts = [
-        repr(fetched_at).encode(),
+        f"{fetched_at!r} {iso_time(fetched_at)}".encode(),
         json.dumps(options, ensure_ascii=False, separators=(",", ":")).encode(),
         json.dumps(elements, ensure_ascii=False, separators=(",", ":")).encode(),
     ]
@@ -91,8 +99,9 @@ def _encode(fetched_at: float, options: list, elements: list) -> bytes:
 def _decode(blob: bytes | None) -> CachedAnswer | None:
     if not blob:
         return None
-    stamp, options_json, elements_json = zlib.decompress(blob).split(b"\n", 2)
-    return CachedAnswer(float(stamp), options_json, elements_json)
+    header, options_json, elements_json = zlib.decompress(blob).split(b"\n", 2)
+    stamp, iso = header.decode().split(" ", 1)
+    return CachedAnswer(float(stamp), iso, options_json, elements_json)
 
 
 def entry_name(
@@ -140,6 +149,22 @@ def load_stale(name: str) -> CachedAnswer | None:
         return None
 
 
+_indexed: dict[str, float] = {}  # index -> when this process last registered it
+
+
+def _queue_store(pipe: Any, name: str, datasource_id: Any, blob: bytes, fetched_at: float) -> None:
+    index = _k(_index_name(datasource_id))
+    pipe.set(_k(f"opt:{name}"), blob, ex=FRESH_SECONDS)
+    pipe.set(_k(f"stale:{name}"), blob, ex=FRESH_SECONDS + STALE_SECONDS)
+    pipe.zadd(index, {name: fetched_at})
+    # The index outlives its entries by an hour and is listed once; renewing that at most once a
+    # minute per process is plenty, and saves two commands on most stores.
+    if fetched_at - _indexed.get(index, 0) > 60:
+        pipe.expire(index, FRESH_SECONDS + STALE_SECONDS + 3600)
+        pipe.sadd(_k(INDEX_ALL), index)
+        _indexed[index] = fetched_at
+
+
 def store(name: str, datasource_id: Any, options: list, elements: list, fetched_at: float) -> None:
     """Store a successful answer as entry and last-good copy, and index it."""
     blob = _encode(fetched_at, options, elements)
@@ -149,13 +174,8 @@ def store(name: str, datasource_id: Any, options: list, elements: list, fetched_
             cache.set(f"opt:{name}", blob, FRESH_SECONDS)
             cache.set(f"stale:{name}", blob, FRESH_SECONDS + STALE_SECONDS)
             return
-        index = _k(_index_name(datasource_id))
         pipe = client.pipeline(transaction=False)
-        pipe.set(_k(f"opt:{name}"), blob, ex=FRESH_SECONDS)
-        pipe.set(_k(f"stale:{name}"), blob, ex=FRESH_SECONDS + STALE_SECONDS)
-        pipe.zadd(index, {name: fetched_at})
-        pipe.expire(index, FRESH_SECONDS + STALE_SECONDS + 3600)
-        pipe.sadd(_k(INDEX_ALL), index)
+        _queue_store(pipe, name, datasource_id, blob, fetched_at)
         pipe.execute()
     except Exception as exc:
         _down(exc)
@@ -232,6 +252,18 @@ _local_flights: dict[str, Any] = {}
 _local_flights_lock = threading.Lock()
 
 
+_LEAD_OR_FRESH = """
+local fresh = redis.call('get', KEYS[1])
+if fresh then return {1, fresh} end
+if redis.call('set', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0, 1} end
+return {0, 0}
+"""
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
 class Flight:
     """One upstream fetch per entry at a time, across processes (Redis) or threads (local)."""
 
@@ -241,6 +273,30 @@ class Flight:
         self.token = uuid.uuid4().hex
         self.client = _redis()
         self._local = None
+        self._landed = False
+        self.leading = False
+
+    @property
+    def _lock_key(self) -> str:
+        return _k(f"flight:{self.name}")
+
+    def lead_or_fresh(self) -> tuple[CachedAnswer | None, bool]:
+        """In one round trip: the entry, if it landed meanwhile; else whether we lead."""
+        if self.client is None:
+            fresh, _ = load(self.name)
+            return (fresh, False) if fresh is not None else (None, self.try_lead())
+        try:
+            found, value = self.client.eval(
+                _LEAD_OR_FRESH, 2, _k(f"opt:{self.name}"), self._lock_key, self.token, self.ttl_ms
+            )
+        except Exception as exc:  # no coordination without Redis: just go
+            _down(exc)
+            self.client = None
+            return None, True
+        if found:
+            return _decode(value), False
+        self.leading = bool(value)
+        return None, self.leading
 
     def try_lead(self) -> bool:
         if self.client is None:
@@ -248,12 +304,14 @@ class Flight:
                 lock = _local_flights.setdefault(self.name, threading.Lock())
             if lock.acquire(blocking=False):
                 self._local = lock
+                self.leading = True
                 return True
             return False
         try:
-            return bool(
-                self.client.set(_k(f"flight:{self.name}"), self.token, nx=True, px=self.ttl_ms)
+            self.leading = bool(
+                self.client.set(self._lock_key, self.token, nx=True, px=self.ttl_ms)
             )
+            return self.leading
         except Exception as exc:  # no coordination without Redis: just go
             _down(exc)
             self.client = None
@@ -264,7 +322,7 @@ class Flight:
             lock = _local_flights.get(self.name)
             return bool(lock and lock.locked())
         try:
-            return bool(self.client.exists(_k(f"flight:{self.name}")))
+            return bool(self.client.exists(self._lock_key))
         except Exception:
             return False
 
@@ -289,7 +347,29 @@ class Flight:
             return None
         return json.loads(blob) if blob else None
 
+    def store_and_land(
+        self, datasource_id: Any, options: list, elements: list, fetched_at: float
+    ) -> None:
+        """Store the answer and release the flight, in one round trip."""
+        if self.client is None:
+            store(self.name, datasource_id, options, elements, fetched_at)
+            self.land()
+            return
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            _queue_store(
+                pipe, self.name, datasource_id, _encode(fetched_at, options, elements), fetched_at
+            )
+            pipe.eval(_RELEASE, 1, self._lock_key, self.token)
+            pipe.execute()
+            self._landed = True
+        except Exception as exc:
+            _down(exc)
+
     def land(self) -> None:
+        if self._landed:
+            return
+        self._landed = True
         if self._local is not None:
             self._local.release()
             self._local = None
@@ -301,13 +381,6 @@ class Flight:
         if self.client is None:
             return
         try:
-            # Delete the lock only if it is still ours.
-            self.client.eval(
-                "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) "
-                "else return 0 end",
-                1,
-                _k(f"flight:{self.name}"),
-                self.token,
-            )
+            self.client.eval(_RELEASE, 1, self._lock_key, self.token)
         except Exception as exc:
             _down(exc)

@@ -13,7 +13,6 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from apps.core.errors import ApplicationError, NotFound
@@ -76,6 +75,7 @@ class EvaluatedRequest:
 class OptionsAnswer:
     cache: str  # hit | miss | stale
     fetched_at: float
+    fetched_at_iso: str
     options_json: bytes
     elements_json: bytes
     # Whether the caller's key stamp was read and found unchanged (see options_fetch).
@@ -85,7 +85,13 @@ class OptionsAnswer:
 
     @classmethod
     def of(cls, cache: str, stored: options_cache.CachedAnswer) -> OptionsAnswer:
-        return cls(cache, stored.fetched_at, stored.options_json, stored.elements_json)
+        return cls(
+            cache,
+            stored.fetched_at,
+            stored.fetched_at_iso,
+            stored.options_json,
+            stored.elements_json,
+        )
 
     @property
     def options(self) -> list[dict[str, str]]:
@@ -99,14 +105,14 @@ class OptionsAnswer:
             self._elements = json.loads(self.elements_json)
         return self._elements
 
-    @property
-    def fetched_at_iso(self) -> str:
-        return datetime.fromtimestamp(self.fetched_at, tz=UTC).isoformat().replace("+00:00", "Z")
-
 
 def evaluate(item: ConnectedItem | lookup.ItemRef, params: Any) -> EvaluatedRequest:
     """Fill the item's templates from the request's parameters."""
-    names = getattr(item, "dependencies", None) or dependencies(item.path, item.body)
+    names = (
+        item.dependencies
+        if isinstance(item, lookup.ItemRef)
+        else dependencies(item.path, item.body)
+    )
     missing = [name for name in names if not params.get(name)]
     if missing:
         raise MissingDependency(
@@ -189,22 +195,31 @@ def _name(ref: lookup.ItemRef, request: EvaluatedRequest) -> str:
     )
 
 
+@dataclass
+class Cached:
+    """What one round trip says: the fresh answer (or None), whether the remembered item is
+    still current, and whether the caller's key is (``key_check``)."""
+
+    answer: OptionsAnswer | None
+    item_current: bool
+    key_current: bool
+
+
 def cached_hit(
     ref: lookup.ItemRef, params: Any, key_check: tuple[str, str] | None = None
-) -> tuple[OptionsAnswer | None, bool]:
+) -> Cached:
     """The fresh cached answer for a remembered item, read in one round trip together with the
-    tenant's stamp (and the key's, when ``key_check`` is given). Returns (answer or None,
-    whether the remembered item is still good)."""
+    tenant's stamp (and the key's, when ``key_check`` is given)."""
     stamp = lookup.stamp_name(ref.tenant_id)
     wanted = (stamp, key_check[0]) if key_check and key_check[0] != stamp else (stamp,)
     fresh, current = options_cache.load(_name(ref, evaluate(ref, params)), wanted)
     if current is None or current[stamp] != ref.stamp:
-        return None, False
-    if fresh is None:
-        return None, True
-    answer = OptionsAnswer.of("hit", fresh)
-    answer.key_verified = key_check is not None and current[key_check[0]] == key_check[1]
-    return answer, True
+        return Cached(None, False, False)
+    key_current = key_check is not None and current[key_check[0]] == key_check[1]
+    answer = OptionsAnswer.of("hit", fresh) if fresh is not None else None
+    if answer is not None:
+        answer.key_verified = key_current
+    return Cached(answer, True, key_current)
 
 
 def options_fetch(
@@ -218,12 +233,13 @@ def options_fetch(
     """
     ref = lookup.remembered_ref(tenant_id, key)
     if ref is not None:
-        answer, still_good = cached_hit(ref, params, key_check)
-        if answer is not None:
-            return answer
-        if not still_good:
-            lookup.forget(tenant_id, key)
-            ref = None
+        cached = cached_hit(ref, params, key_check)
+        if cached.answer is not None:
+            return cached.answer
+        if cached.item_current:
+            return miss(ref, evaluate(ref, params))
+        lookup.forget(tenant_id, key)
+        ref = None
     if ref is None:
         ref = lookup.load_ref(tenant_id, key)
         if ref is None:
@@ -231,18 +247,22 @@ def options_fetch(
         fresh, _ = options_cache.load(_name(ref, evaluate(ref, params)))
         if fresh is not None:
             return OptionsAnswer.of("hit", fresh)
-    return _miss(ref, evaluate(ref, params))
+    return miss(ref, evaluate(ref, params))
 
 
-def _miss(ref: lookup.ItemRef, request: EvaluatedRequest) -> OptionsAnswer:
+def miss(ref: lookup.ItemRef, request: EvaluatedRequest) -> OptionsAnswer:
+    """Fetch the answer once (single flight), or wait for the request already fetching it."""
     name = _name(ref, request)
     item = ref.item or ConnectedItem.objects.select_related("datasource").filter(pk=ref.id).first()
     if item is None:
         raise NotFound("No such item.")
     timeout = item.datasource.timeout_seconds * 3 + 10
     flight = options_cache.Flight(name, ttl_seconds=timeout)
+    fresh, leading = flight.lead_or_fresh()
+    if fresh is not None:
+        return OptionsAnswer.of("hit", fresh)
     deadline = time.monotonic() + timeout
-    while not flight.try_lead():
+    while not leading:
         # Another request is fetching this very answer: wait for it instead of calling too.
         time.sleep(_WAIT_STEP)
         fresh, _ = options_cache.load(name)
@@ -255,12 +275,12 @@ def _miss(ref: lookup.ItemRef, request: EvaluatedRequest) -> OptionsAnswer:
                 if stale is not None:
                     return OptionsAnswer.of("stale", stale)
                 raise _error_from(marker)
+            fresh, leading = flight.lead_or_fresh()
+            if fresh is not None:
+                return OptionsAnswer.of("hit", fresh)
         if time.monotonic() > deadline:
-            break
+            leading = True  # the other request is stuck: fetch anyway
     try:
-        fresh, _ = options_cache.load(name)  # it may have landed while we acquired
-        if fresh is not None:
-            return OptionsAnswer.of("hit", fresh)
         try:
             response = fetch_upstream(item, request)
             response.raise_for_status()
@@ -279,10 +299,11 @@ def _miss(ref: lookup.ItemRef, request: EvaluatedRequest) -> OptionsAnswer:
                 return OptionsAnswer.of("stale", stale)
             raise
         fetched_at = time.time()
-        options_cache.store(name, item.datasource_id, options, elements, fetched_at)
+        flight.store_and_land(item.datasource_id, options, elements, fetched_at)
         answer = OptionsAnswer(
             "miss",
             fetched_at,
+            options_cache.iso_time(fetched_at),
             json.dumps(options, ensure_ascii=False, separators=(",", ":")).encode(),
             b"",
         )
@@ -324,7 +345,5 @@ def options_body(answer: OptionsAnswer, options: list[dict[str, str]] | None) ->
         if options is None
         else json.dumps(options, ensure_ascii=False, separators=(",", ":")).encode()
     )
-    tail = json.dumps(
-        {"cache": answer.cache, "fetched_at": answer.fetched_at_iso}, separators=(",", ":")
-    )[1:]
-    return b'{"options":' + options_json + b"," + tail.encode()
+    tail = f',"cache":"{answer.cache}","fetched_at":"{answer.fetched_at_iso}"}}'
+    return b'{"options":' + options_json + tail.encode()

@@ -466,3 +466,24 @@ def test_a_changed_item_is_seen_at_once_by_the_fast_way(acme, projects):
         get(api, "project")
     item_update(item=projects, data={"label": "{key}!"})
     assert get(api, "project").json()["options"][0]["label"] == "PB!"
+
+
+def test_misses_and_errors_the_fast_way_answer_like_the_full_way(acme, projects, counters):
+    api = acme.api()
+    for _ in range(2):
+        get(api, "project")  # key and item now remembered
+    client = options_cache._redis()
+    name = _only_entry_name(acme, projects)
+    client.delete(options_cache._k(f"opt:{name}"), options_cache._k(f"stale:{name}"))
+
+    counters.fail_with("503")
+    failed = get(api, "project")
+    assert "Allow" not in failed.headers  # answered the fast way
+    assert failed.status_code == 502
+    assert failed.json()["error"]["code"] == "upstream_error"
+    assert failed.json()["error"]["details"]["status_code"] == 503
+
+    counters.fail_with("")
+    fetched = get(api, "project")
+    assert "Allow" not in fetched.headers
+    assert fetched.json()["cache"] == "miss" and len(fetched.json()["options"]) == 3
