@@ -36,7 +36,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: services
+bench: $(STAMP)
+	$(BIN)/python scripts/ensure_test_services.py --bench
 	$(BIN)/python -m bench
 
 clean:

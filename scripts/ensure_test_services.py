@@ -90,6 +90,8 @@ def main() -> int:
     problems = [p for p in (ensure_service(n, s) for n, s in SERVICES.items()) if p]
     if chromium_problem := ensure_chromium():
         problems.append(chromium_problem)
+    if "--bench" in sys.argv and (wrk_problem := ensure_wrk()):
+        problems.append(wrk_problem)
     if problems:
         print("The test suite cannot run:", file=sys.stderr)
         for problem in problems:
