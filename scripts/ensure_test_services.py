@@ -66,24 +66,34 @@ def ensure_service(name: str, spec: dict) -> str | None:
     return None
 
 
+def apt_install(what: str, packages: list[str]) -> str | None:
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return f"{what} is missing. Install it with: sudo apt-get install -y {' '.join(packages)}"
+    print(f"Installing {what} (apt-get)...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for step in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *packages]):
+        result = subprocess.run(step, env=env, check=False)  # noqa: S603
+        if result.returncode != 0:
+            return f"Could not install {what} ({' '.join(step)} exited {result.returncode})."
+    return None
+
+
 def ensure_chromium() -> str | None:
     if os.path.exists(CHROMIUM) and shutil.which("chromedriver"):
         return None
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return (
-            "Chromium is missing. Install it with: sudo apt-get install -y chromium chromium-driver"
-        )
-    print("Installing Chromium for the browser tests (apt-get)...", flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    steps = [
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"],
-    ]
-    for step in steps:
-        result = subprocess.run(step, env=env, check=False)  # noqa: S603
-        if result.returncode != 0:
-            return f"Could not install Chromium ({' '.join(step)} exited {result.returncode})."
+    problem = apt_install("Chromium for the browser tests", ["chromium", "chromium-driver"])
+    if problem:
+        return problem
     return None if os.path.exists(CHROMIUM) else "Chromium is still missing after apt-get."
+
+
+def ensure_wrk() -> str | None:
+    if shutil.which("wrk"):
+        return None
+    problem = apt_install("wrk for the benchmarks", ["wrk"])
+    if problem:
+        return problem
+    return None if shutil.which("wrk") else "wrk is still missing after apt-get."
 
 
 def main() -> int:
