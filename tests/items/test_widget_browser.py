@@ -172,3 +172,38 @@ def test_the_demo_page_works_with_the_session(live_server, page, acme, issues):
     page.get_by_role("combobox").click()
     page.get_by_role("option", name="PB-3 – Plugboard task 3").click()
     assert page.locator("#demo-value").inner_text() == "PB-3"
+
+
+def test_an_admin_creates_an_item_and_previews_it_in_the_browser(live_server, page, acme, source):
+    acme.owner.set_password("correct horse battery")
+    acme.owner.save()
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("navigation", name="Tenant navigation").get_by_role("link", name="Connected items").click()
+    page.get_by_role("link", name="Create connected item").first.click()
+
+    page.get_by_label("Key:", exact=True).fill("issue")
+    page.get_by_label("Name:", exact=True).fill("Issue")
+    page.get_by_label("Data source").select_option(label="Tracker")
+    page.get_by_label("Path:", exact=True).fill("/_test/data/issues?project={project}")
+    page.get_by_label("Results path").fill("data.items")
+    page.get_by_label("Value:", exact=True).fill("{key}")
+    page.get_by_label("Label:", exact=True).fill("{key} – {fields.summary}")
+    # The dependency's input appears as soon as the placeholder is typed.
+    page.get_by_label("project").fill("PB")
+    page.get_by_role("button", name="Preview").click()
+    page.wait_for_function("document.querySelector('#preview-status').textContent.includes('5 options')")
+    assert page.locator("#preview-select option").first.inner_text().startswith("PB-1 – Plugboard task 1")
+    assert '"summary": "Plugboard task 1"' in page.locator("#preview-raw").inner_text()
+
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(f"{live_server.url}/t/acme/items/issue/")
+    assert "created" in page.locator(".messagelist").inner_text()
+    page.get_by_role("link", name="Widget demo").click()
+    page.fill("#dep-project", "OPS")
+    page.wait_for_function("document.querySelector('.pbw-status').textContent === '1 option'")
+    page.get_by_role("combobox").press("ArrowDown")
+    page.get_by_role("combobox").press("Enter")
+    assert page.locator("#demo-value").inner_text() == "OPS-1"
