@@ -181,7 +181,9 @@ def test_an_admin_creates_an_item_and_previews_it_in_the_browser(live_server, pa
     page.get_by_label("Username").fill("alice")
     page.get_by_label("Password").fill("correct horse battery")
     page.get_by_role("button", name="Log in").click()
-    page.get_by_role("navigation", name="Tenant navigation").get_by_role("link", name="Connected items").click()
+    page.get_by_role("navigation", name="Tenant navigation").get_by_role(
+        "link", name="Connected items"
+    ).click()
     page.get_by_role("link", name="Create connected item").first.click()
 
     page.get_by_label("Key:", exact=True).fill("issue")
@@ -194,8 +196,14 @@ def test_an_admin_creates_an_item_and_previews_it_in_the_browser(live_server, pa
     # The dependency's input appears as soon as the placeholder is typed.
     page.get_by_label("project").fill("PB")
     page.get_by_role("button", name="Preview").click()
-    page.wait_for_function("document.querySelector('#preview-status').textContent.includes('5 options')")
-    assert page.locator("#preview-select option").first.inner_text().startswith("PB-1 – Plugboard task 1")
+    page.wait_for_function(
+        "document.querySelector('#preview-status').textContent.includes('5 options')"
+    )
+    assert (
+        page.locator("#preview-select option")
+        .first.inner_text()
+        .startswith("PB-1 – Plugboard task 1")
+    )
     assert '"summary": "Plugboard task 1"' in page.locator("#preview-raw").inner_text()
 
     page.get_by_role("button", name="Save").click()
