@@ -51,10 +51,6 @@ class CachedAnswer:
         self.elements_json = elements_json
 
     @property
-    def age(self) -> float:
-        return time.time() - self.fetched_at
-
-    @property
     def options(self) -> list[dict[str, str]]:
         return json.loads(self.options_json)
 

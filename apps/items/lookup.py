@@ -10,6 +10,7 @@ remembered reference is dropped and read again. Without a shared Redis nothing i
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,9 @@ from apps.items.models import ConnectedItem
 from apps.items.templates import dependencies
 
 MAX_REMEMBERED = 4096
+# Re-read a remembered item after this long even if its stamp says nothing changed: a stamp
+# lost with a Redis restart must not keep an old item trusted for ever.
+REMEMBER_SECONDS = 300
 _remembered: OrderedDict[tuple[int, str], ItemRef] = OrderedDict()
 _lock = threading.Lock()
 
@@ -38,6 +42,7 @@ class ItemRef:
     # The item with its data source, as read: a miss calls the upstream without a query.
     item: ConnectedItem | None = None
     dependencies: tuple[str, ...] = ()
+    loaded_at: float = 0.0
 
 
 def stamp_name(tenant_id: int) -> str:
@@ -63,6 +68,7 @@ def _from_item(item: ConnectedItem, stamp: str | None) -> ItemRef:
         stamp=stamp,
         item=item,
         dependencies=tuple(dependencies(item.path, item.body)),
+        loaded_at=time.monotonic(),
     )
 
 
@@ -89,7 +95,10 @@ def load_ref(tenant_id: int, key: str) -> ItemRef | None:
 
 def remembered_ref(tenant_id: int, key: str) -> ItemRef | None:
     with _lock:
-        return _remembered.get((tenant_id, key))
+        ref = _remembered.get((tenant_id, key))
+    if ref is not None and time.monotonic() - ref.loaded_at > REMEMBER_SECONDS:
+        return None
+    return ref
 
 
 def forget(tenant_id: int, key: str) -> None:

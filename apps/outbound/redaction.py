@@ -24,14 +24,3 @@ def redact_url(url: str) -> str:
         pairs = parse_qsl(parts.query, keep_blank_values=True)
         query = urlencode([(name, "***") for name, _ in pairs], safe="*")
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-
-
-def describe_destination(url: str) -> str:
-    """The host (and port) of ``url``, for messages."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return "the destination"
-    host = parts.hostname or "the destination"
-    return f"{host}:{port}" if port else host
