@@ -20,6 +20,14 @@ EDITABLE = ("name", "slug", "base_url", "docs_url", "health_check_path", "timeou
             "headers", "auth", "ping")  # fmt: skip
 SIMPLE_FIELDS = ("name", "slug", "base_url", "docs_url", "health_check_path", "timeout_seconds",
                  "headers", "ping")  # fmt: skip
+CLEANERS = {
+    "base_url": cfg.clean_base_url,
+    "docs_url": cfg.clean_docs_url,
+    "health_check_path": lambda value: cfg.clean_relative_path(value, "health_check_path"),
+    "timeout_seconds": cfg.clean_timeout,
+    "headers": cfg.clean_headers,
+    "ping": cfg.clean_ping,
+}
 # Auth settings whose change makes stored tokens meaningless (expired_when does not).
 _TOKEN_RELEVANT = ("provider", "client_id", "token_url", "authorize_url", "scope", "audience",
                    "client_auth", "refresh", "in", "header_name", "scheme", "param_name")  # fmt: skip
@@ -117,30 +125,11 @@ def _apply(
             )
         else:
             datasource.slug = slug
-    if "base_url" in data:
-        value = attempt(cfg.clean_base_url, data["base_url"])
-        if value is not None:
-            datasource.base_url = value
-    if "docs_url" in data:
-        value = attempt(cfg.clean_docs_url, data["docs_url"])
-        if value is not None:
-            datasource.docs_url = value
-    if "health_check_path" in data:
-        value = attempt(cfg.clean_relative_path, data["health_check_path"], "health_check_path")
-        if value is not None:
-            datasource.health_check_path = value
-    if "timeout_seconds" in data:
-        value = attempt(cfg.clean_timeout, data["timeout_seconds"])
-        if value is not None:
-            datasource.timeout_seconds = value
-    if "headers" in data:
-        value = attempt(cfg.clean_headers, data["headers"])
-        if value is not None:
-            datasource.headers = value
-    if "ping" in data:
-        value = attempt(cfg.clean_ping, data["ping"])
-        if value is not None:
-            datasource.ping = value
+    for name, clean in CLEANERS.items():
+        if name in data:
+            value = attempt(clean, data[name])
+            if value is not None:
+                setattr(datasource, name, value)
 
     sent_secrets: set[str] = set()
     if "auth" in data:

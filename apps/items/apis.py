@@ -131,17 +131,8 @@ class OptionsView(TenantScopedAPIView):
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)
-        origin = request.headers.get("Origin")
         key = request.auth if isinstance(getattr(request, "auth", None), ApiKey) else None
-        if (
-            origin
-            and key is not None
-            and key.scope == ApiKeyScope.WIDGET
-            and origin_allowed(api_key=key, origin=origin)
-        ):
-            allow(response, origin)
-        response["Cache-Control"] = "private, no-store"
-        return response
+        return _cors_and_cache_headers(response, key, request.headers.get("Origin"))
 
 
 def _cors_and_cache_headers(response: Any, api_key: ApiKey | None, origin: str | None) -> Any:
