@@ -83,3 +83,17 @@ def test_production_passes_check_deploy_without_warnings():
     )
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_configuration_mistakes_are_reported_at_start_up(settings):
+    from django.core.checks import run_checks
+
+    settings.FIELD_ENCRYPTION_KEYS = ["not-a-key"]
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["10.0.0.0/8", "not-a-network"]
+    settings.OUTBOUND_CA_BUNDLE = "/nonexistent/ca.pem"
+
+    ids = {message.id for message in run_checks()}
+
+    assert {"plugboard.E002", "plugboard.E003", "plugboard.E004"} <= ids
+    settings.FIELD_ENCRYPTION_KEYS = []
+    assert "plugboard.E001" in {message.id for message in run_checks()}
