@@ -36,8 +36,8 @@ BROKER_DB = 12
 HIT_TARGET = 0.8
 MISS_OVERHEAD_TARGET_MS = 2.0
 COLD_TARGET = 1
-WRK_SECONDS = 5
-WRK_ROUNDS = 5
+WRK_SECONDS = 3
+WRK_ROUNDS = 9
 PURGE_ENTRIES = 100_000
 
 
@@ -225,8 +225,17 @@ def main() -> None:
                 }
                 for name in ("options", "bare")
             )
-            ratio = options["rps"] / bare["rps"]
-            cpu_ratio = bare["cpu_ms"] / options["cpu_ms"]
+            # Each round pairs a hit run with the bare run right after it; the median of those
+            # paired ratios is what a busy shared machine disturbs least.
+            paired = sorted(
+                o["rps"] / b["rps"] for o, b in zip(runs["options"], runs["bare"], strict=True)
+            )
+            ratio = statistics.median(paired)
+            cpu_paired = sorted(
+                b["cpu_ms"] / o["cpu_ms"]
+                for o, b in zip(runs["options"], runs["bare"], strict=True)
+            )
+            cpu_ratio = statistics.median(cpu_paired)
 
             # (b) the miss path vs a bare requests call to the same upstream
             direct = requests.Session()
@@ -291,11 +300,12 @@ def main() -> None:
         f"      bare view  {bare['rps']:8.0f} req/s  p50 {bare['p50']:.2f} ms  p99 {bare['p99']:.2f} ms"
     )
     print(
-        f"      hit / bare throughput: {ratio:.2f}   target >= {HIT_TARGET}   {verdict(ratio, HIT_TARGET, lower_is_better=False)}"
+        f"      hit / bare throughput, median of paired rounds: {ratio:.2f} (rounds {paired[0]:.2f}..{paired[-1]:.2f})"
+        f"   target >= {HIT_TARGET}   {verdict(ratio, HIT_TARGET, lower_is_better=False)}"
     )
     print(
         f"      server CPU per request: hit {options['cpu_ms']:.3f} ms, bare {bare['cpu_ms']:.3f} ms;"
-        f" bare / hit = {cpu_ratio:.2f}   target >= {HIT_TARGET}   "
+        f" bare / hit = {cpu_ratio:.2f} (rounds {cpu_paired[0]:.2f}..{cpu_paired[-1]:.2f})   target >= {HIT_TARGET}   "
         f"{verdict(cpu_ratio, HIT_TARGET, lower_is_better=False)}  (the throughput ratio on a machine"
         " that is not shared)"
     )

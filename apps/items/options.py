@@ -150,6 +150,10 @@ def extract(
             details={"results_path": item.results_path},
         )
     sensitive = response.sensitive
+    if any(secret and len(secret) >= 4 and secret in response.text for secret in sensitive):
+        # The upstream echoed a credential: mask it in what is cached too, not only shown.
+        masked = mask_secrets(json.dumps(elements, ensure_ascii=False), sensitive)
+        elements = json.loads(masked)
     options = [
         {
             "value": mask_secrets(render_option(item.value, element), sensitive),

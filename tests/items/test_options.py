@@ -3,6 +3,7 @@
 import logging
 import threading
 import time
+import zlib
 
 import pytest
 from django.db import connection
@@ -369,6 +370,12 @@ def test_secrets_echoed_by_the_upstream_are_masked(acme, upstream):
     body = get(acme.api(), "echo").content.decode()
     assert "tok-canary-echo" not in body
     assert "[secret]" in body
+    client = options_cache._redis()
+    for key in client.scan_iter(match=options_cache._k("*"), count=1000):
+        if client.type(key) == b"string":
+            value = client.get(key)
+            text = zlib.decompress(value) if value[:1] == b"x" else value
+            assert b"tok-canary-echo" not in text
 
 
 # --- widget keys and CORS ------------------------------------------------------------------------
