@@ -168,7 +168,13 @@
     this.depends.forEach(function (dep) {
       var field = document.querySelector(dep.selector);
       if (!field) return;
-      var onChange = function () { self.clearSelection(); self.reload(""); };
+      var onChange = function () {
+        // A text field fires "input" while typing and "change" when left: reload once per value.
+        var key = JSON.stringify(self.dependencyValues());
+        if (key === self.loadedFor) return;
+        self.clearSelection();
+        self.reload("");
+      };
       field.addEventListener("change", onChange);
       if (field.tagName === "INPUT") {
         var t = null;
@@ -196,6 +202,7 @@
   Widget.prototype.reload = function (q) {
     var self = this;
     var deps = this.dependencyValues();
+    this.loadedFor = JSON.stringify(deps);
     if (deps.missing.length) {
       if (this.request) this.request.abort();
       this.options = [];
