@@ -17,7 +17,15 @@ from apps.datasources.apis import _body
 from apps.items import lookup
 from apps.items.cors import allow
 from apps.items.models import ConnectedItem
-from apps.items.options import cached_hit, evaluate, miss, options_body, options_fetch, refine
+from apps.items.options import (
+    KeyCheckNeeded,
+    cached_hit,
+    evaluate,
+    miss,
+    options_body,
+    options_fetch,
+    refine,
+)
 from apps.items.serializers import ItemSerializer, OptionsSerializer
 from apps.items.services import item_create, item_delete, item_update
 from apps.tenants.api import TenantScopedAPIView, TenantScopedViewSet, key_access
@@ -109,11 +117,16 @@ class OptionsView(TenantScopedAPIView):
         params = request.query_params
         api_key = request.auth if isinstance(request.auth, ApiKey) else None
         check = api_key.stamp_check if api_key is not None else None
-        answer = options_fetch(tenant_id=request.tenant.pk, key=key, params=params, key_check=check)
+        try:
+            answer = options_fetch(
+                tenant_id=request.tenant.pk, key=key, params=params, key_check=check
+            )
+        except KeyCheckNeeded:
+            self._confirm_key(request)
+            check = None
+            answer = options_fetch(tenant_id=request.tenant.pk, key=key, params=params)
         if check is not None and not answer.key_verified:
-            raw = ApiKeyAuthentication.raw_key(request) or ""
-            if api_key_authenticate(raw=raw, verify=True) is None:
-                raise AuthenticationFailed("The API key is not valid or has been revoked.")
+            self._confirm_key(request)
         options = refine(
             answer,
             q=params.get("q", ""),
@@ -121,6 +134,13 @@ class OptionsView(TenantScopedAPIView):
             limit=params.get("limit"),
         )
         return HttpResponse(options_body(answer, options), content_type="application/json")
+
+    @staticmethod
+    def _confirm_key(request: Request) -> None:
+        """Check a key taken from memory against the database (it may have been revoked)."""
+        raw = ApiKeyAuthentication.raw_key(request) or ""
+        if api_key_authenticate(raw=raw, verify=True) is None:
+            raise AuthenticationFailed("The API key is not valid or has been revoked.")
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         # A plain cache hit for a remembered key and item is answered with one Redis round trip

@@ -226,14 +226,20 @@ def cached_hit(
     return Cached(answer, True, key_current)
 
 
+class KeyCheckNeeded(Exception):
+    """The caller's remembered key could not be confirmed in passing: check it before any
+    upstream call is made on its behalf."""
+
+
 def options_fetch(
     *, tenant_id: int, key: str, params: Any, key_check: tuple[str, str] | None = None
 ) -> OptionsAnswer:
     """The options of the tenant's item ``key`` for ``params``: cached (hit), fetched (miss)
     or, when the upstream fails, the last good answer (stale).
 
-    ``key_check`` is an API key's (stamp, expected value): it is read in the same round trip,
-    and the answer says whether it matched (``key_verified``).
+    ``key_check`` is an unconfirmed API key's (stamp, expected value): it is read in the same
+    round trip as the answer, which says whether it matched (``key_verified``); a miss for an
+    unconfirmed key raises KeyCheckNeeded instead of calling the upstream.
     """
     ref = lookup.remembered_ref(tenant_id, key)
     if ref is not None:
@@ -241,16 +247,18 @@ def options_fetch(
         if cached.answer is not None:
             return cached.answer
         if cached.item_current:
+            if key_check is not None and not cached.key_current:
+                raise KeyCheckNeeded()
             return miss(ref, evaluate(ref, params))
         lookup.forget(tenant_id, key)
-        ref = None
+    ref = lookup.load_ref(tenant_id, key)
     if ref is None:
-        ref = lookup.load_ref(tenant_id, key)
-        if ref is None:
-            raise NotFound("No such item.")
-        fresh, _ = options_cache.load(_name(ref, evaluate(ref, params)))
-        if fresh is not None:
-            return OptionsAnswer.of("hit", fresh)
+        raise NotFound("No such item.")
+    fresh, _ = options_cache.load(_name(ref, evaluate(ref, params)))
+    if fresh is not None:
+        return OptionsAnswer.of("hit", fresh)
+    if key_check is not None:
+        raise KeyCheckNeeded()
     return miss(ref, evaluate(ref, params))
 
 

@@ -494,3 +494,19 @@ def test_misses_and_errors_the_fast_way_answer_like_the_full_way(acme, projects,
     fetched = get(api, "project")
     assert "Allow" not in fetched.headers
     assert fetched.json()["cache"] == "miss" and len(fetched.json()["options"]) == 3
+
+
+def test_a_revoked_key_causes_no_upstream_call(acme, widget_key, issues, counters):
+    from apps.tenants.models import ApiKey
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {widget_key}")
+    for _ in range(2):
+        assert client.get(OPTIONS.format("issue"), {"project": "PB"}).status_code == 200
+    key = ApiKey.objects.get(tenant=acme.tenant, scope="widget")
+    acme.api().delete(f"/api/v1/api-keys/{key.id}/")
+
+    refused = client.get(OPTIONS.format("issue"), {"project": "OPS"})  # a miss
+
+    assert refused.status_code == 401
+    assert counters.calls("/_test/data/issues?project=OPS") == 0
