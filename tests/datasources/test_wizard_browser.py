@@ -4,6 +4,7 @@ the local HTTPS servers and gets a green connection test, in the browser alone."
 import pytest
 
 from apps.datasources.models import DataSource, TokenState
+from tests.support.browser import log_in
 from tests.support.oauth_server.accounts import USER
 from tests.support.servers import OAUTH_IP
 
@@ -12,12 +13,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def signed_in(live_server, page, acme):
-    acme.owner.set_password("correct horse battery")
-    acme.owner.save()
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill("correct horse battery")
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, live_server, acme.owner)
     page.wait_for_url(f"{live_server.url}/t/acme/")
     return page
 
@@ -128,12 +124,7 @@ def test_wizard_with_authorization_code_and_consent(
         "/_test/redirect-uris",
         {"client_id": "consent-client", "uri": f"{live_server.url}/oauth/callback/"},
     )
-    acme.owner.set_password("correct horse battery")
-    acme.owner.save()
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill("correct horse battery")
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, live_server, acme.owner)
     create_through_wizard(page, live_server, "E2E authorization code")
     api = f"https://{OAUTH_IP}:{oauth.port}"
     fill_common(page, f"{api}/api", "/hello", "ok", "true")

@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from apps.tenants.services import api_key_create
+from tests.support.browser import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -158,12 +159,7 @@ def test_a_key_for_another_origin_loads_nothing(
 
 
 def test_the_demo_page_works_with_the_session(live_server, page, acme, issues):
-    acme.owner.set_password("correct horse battery")
-    acme.owner.save()
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill("correct horse battery")
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, live_server, acme.owner)
     page.goto(f"{live_server.url}/t/acme/items/issue/demo/")
 
     assert "Choose project first." in page.locator(".pbw-status").inner_text()
@@ -175,12 +171,7 @@ def test_the_demo_page_works_with_the_session(live_server, page, acme, issues):
 
 
 def test_an_admin_creates_an_item_and_previews_it_in_the_browser(live_server, page, acme, source):
-    acme.owner.set_password("correct horse battery")
-    acme.owner.save()
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill("correct horse battery")
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, live_server, acme.owner)
     page.get_by_role("navigation", name="Tenant navigation").get_by_role(
         "link", name="Connected items"
     ).click()

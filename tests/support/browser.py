@@ -43,3 +43,14 @@ def page(browser) -> Iterator[object]:
         yield page
     finally:
         context.close()
+
+
+def log_in(page, live_server, user, password: str = "correct horse battery") -> None:
+    """Sign ``user`` in through the login page, as a person would."""
+    user.set_password(password)
+    user.save()
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill(user.get_username())
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
