@@ -1,18 +1,17 @@
 """The options service and endpoint, against the HTTPS upstream and real Redis."""
 
 import logging
-import threading
 import time
 import zlib
 
 import pytest
-from django.db import connection
 from django.test import override_settings
 from rest_framework.test import APIClient
 
 from apps.items import cache as options_cache
 from apps.items.services import item_create, item_update
 from apps.tenants.services import api_key_create
+from tests.support.concurrency import run_together
 
 OPTIONS = "/api/v1/items/{}/options/"
 
@@ -230,27 +229,14 @@ def test_concurrent_identical_misses_make_one_upstream_call(acme, source, counte
         "key": "slow", "name": "Slow", "datasource": str(source.pk),
         "path": "/_test/data/projects?delay=0.5", "value": "{key}", "label": "{name}",
     })  # fmt: skip
-    results, errors = [], []
-    barrier = threading.Barrier(20)
 
     def call():
-        try:
-            barrier.wait(timeout=20)
-            response = get(acme.api(), item.key)
-            results.append((response.status_code, response.json()["cache"]))
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+        response = get(acme.api(), item.key)
+        return response.status_code, response.json()["cache"]
 
-    threads = [threading.Thread(target=call) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    results = run_together(20, call)
 
-    assert not errors, errors[:2]
-    assert len(results) == 20 and {status for status, _ in results} == {200}
+    assert {status for status, _ in results} == {200}
     assert sorted(cache for _, cache in results).count("miss") == 1
     assert counters.calls("/_test/data/projects?delay=0.5") == 1
 
@@ -261,21 +247,8 @@ def test_waiters_share_the_leaders_failure_without_calling(acme, source, counter
         "key": "slowfail", "name": "Slow failure", "datasource": str(source.pk),
         "path": "/_test/data/status?code=500&delay=0.5", "value": "{id}", "label": "{id}",
     })  # fmt: skip
-    statuses = []
-    barrier = threading.Barrier(10)
+    statuses = run_together(10, lambda: get(acme.api(), item.key).status_code)
 
-    def call():
-        try:
-            barrier.wait(timeout=20)
-            statuses.append(get(acme.api(), item.key).status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=call) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
     assert statuses == [502] * 10
     assert counters.calls("/_test/data/status") <= 2  # one leader (a late thread may lead anew)
 

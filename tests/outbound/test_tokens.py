@@ -1,14 +1,12 @@
 """Token lifecycle against a real OAuth 2.0 server (django-oauth-toolkit over HTTPS):
 authorization code with PKCE, refresh, rotation, concurrency, failures, the schedule."""
 
-import threading
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from celery.signals import before_task_publish
-from django.db import connection
 from django.utils import timezone
 
 from apps.datasources.models import Status, TokenState
@@ -17,6 +15,7 @@ from apps.outbound.service import datasource_request
 from apps.outbound.tasks import refresh_expiring_tokens
 from tests.factories import DataSourceFactory
 from tests.outbound.oauth_helpers import connect, consent
+from tests.support.concurrency import run_together
 from tests.support.servers import OAUTH_IP
 from tests.support.worker import wait_until
 
@@ -185,26 +184,8 @@ def test_a_custom_expired_rule_is_honoured(connected, oauth):
 def test_fifty_concurrent_callers_with_an_expired_token_cause_one_token_request(connected, oauth):
     expire_locally(connected)
     before = oauth.stats()["token_requests"]
-    barrier = threading.Barrier(50)
-    results: list[int] = []
-    errors: list[BaseException] = []
+    results = run_together(50, lambda: datasource_request(connected, path="/hello").status_code)
 
-    def call():
-        try:
-            barrier.wait(timeout=30)
-            results.append(datasource_request(connected, path="/hello").status_code)
-        except BaseException as exc:  # collected and asserted below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=call) for _ in range(50)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=90)
-
-    assert not errors, errors[:3]
     assert results == [200] * 50
     assert oauth.stats()["token_requests"] == before + 1
 
