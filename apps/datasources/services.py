@@ -42,19 +42,21 @@ def actor_label(actor: Any) -> str:
     return "system"
 
 
+def _user_of(actor: Any) -> Any:
+    """The user behind ``actor``; None for an API key or the system."""
+    return actor if getattr(actor, "pk", None) and not hasattr(actor, "api_key") else None
+
+
 def audit_record(
     *, datasource: DataSource, action: str, actor: Any, changes: list[str] | None = None,
     summary: str = "",
 ) -> AuditEntry:  # fmt: skip
-    user = actor if getattr(actor, "pk", None) and not hasattr(actor, "api_key") else None
     return AuditEntry.objects.create(
         tenant_id=datasource.tenant_id,
-        datasource=datasource
-        if datasource.pk and not getattr(datasource, "_deleted", False)
-        else None,
+        datasource=datasource,  # kept as a name only once the data source is deleted
         datasource_name=datasource.name,
         action=action,
-        actor=user,
+        actor=_user_of(actor),
         actor_label=actor_label(actor)[:200],
         changes=sorted(changes or []),
         summary=summary[:500],
@@ -214,9 +216,7 @@ def datasource_create(
     if not datasource.slug:
         datasource.slug = _unique_slug(tenant, datasource.name)
     with transaction.atomic():
-        datasource.created_by = (
-            actor if getattr(actor, "pk", None) and not hasattr(actor, "api_key") else None
-        )
+        datasource.created_by = _user_of(actor)
         datasource.save()
         audit_record(datasource=datasource, action=AuditAction.CREATED, actor=actor)
     return datasource

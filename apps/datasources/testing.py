@@ -20,6 +20,7 @@ from apps.outbound.errors import (
     UpstreamUnreachable,
 )
 from apps.outbound.paths import get_path
+from apps.outbound.redaction import mask_secrets
 from apps.outbound.service import NotConnected, datasource_request
 from apps.outbound.transport import Trace
 
@@ -60,7 +61,8 @@ def _check(datasource: DataSource, response: OutboundResponse) -> Step:
         return Step("check", False, f"The answer has no value at {success_path!r}.")
     expected = [str(v) for v in ping.get("success_values") or []]
     text = json_text(found)
-    shown = text if len(text) <= 80 else text[:77] + "…"
+    shown = mask_secrets(text, response.sensitive)  # an upstream may echo a credential
+    shown = shown if len(shown) <= 80 else shown[:77] + "…"
     if not expected or text in expected:
         return Step("check", True, f"{success_path} = {shown}")
     return Step(

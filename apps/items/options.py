@@ -31,6 +31,7 @@ from apps.outbound.errors import (
     UpstreamUnreachable,
 )
 from apps.outbound.paths import get_path
+from apps.outbound.redaction import mask_secrets
 from apps.outbound.service import datasource_request
 
 logger = logging.getLogger("plugboard.options")
@@ -126,14 +127,6 @@ def evaluate(item: ConnectedItem | lookup.ItemRef, params: Any) -> EvaluatedRequ
         path=render_path(item.path, values),
         body=render_body(item.body, values) if item.method == "POST" else None,
     )
-
-
-def mask_secrets(text: str, sensitive: set[str]) -> str:
-    """``text`` with every credential value sent with the request replaced."""
-    for secret in sensitive:
-        if secret and len(secret) >= 4 and secret in text:
-            text = text.replace(secret, "[secret]")
-    return text
 
 
 def extract(

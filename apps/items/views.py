@@ -16,10 +16,11 @@ from django.views.generic import ListView
 from apps.core.errors import ApplicationError
 from apps.items.forms import ItemForm
 from apps.items.models import ConnectedItem
-from apps.items.options import evaluate, extract, fetch_upstream, mask_secrets
+from apps.items.options import evaluate, extract, fetch_upstream
 from apps.items.services import item_create, item_delete, item_unsaved, item_update
 from apps.items.templates import dependencies
 from apps.outbound.errors import OutboundError
+from apps.outbound.redaction import mask_secrets
 from apps.tenants.scoping import TenantRequiredMixin, TenantScopedQuerysetMixin
 
 RAW_PREVIEW_LIMIT = 50_000

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
+from django.conf import settings
 from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
@@ -241,7 +242,7 @@ def send(
     """Send ``request`` to an upstream under the outbound policy; see the module docstring."""
     deadline = Deadline(min(max(float(timeout), 0.1), MAX_TIMEOUT))
     started = time.perf_counter()
-    session = new_session(_ca_bundle()) if fresh_connection else sessions.get(pool)
+    session = new_session(settings.OUTBOUND_CA_BUNDLE) if fresh_connection else sessions.get(pool)
     credentials = credentials or Credentials()
     current = request
     origin: tuple[str, int] | None = None
@@ -289,7 +290,6 @@ def send(
                 try:
                     status = upstream.status_code
                     if follow_redirects and status in _REDIRECT_STATUSES:
-                        upstream.close()
                         if hop == MAX_REDIRECTS:
                             raise UnexpectedResponse(
                                 f"The upstream API redirected more than {MAX_REDIRECTS} times."
@@ -301,9 +301,8 @@ def send(
                             )
                         current = next_request
                         continue
-                    where = target.host
                     try:
-                        content = _read_capped(upstream, max_bytes, where)
+                        content = _read_capped(upstream, max_bytes, target.host)
                     except OutboundError:
                         raise
                     except (
@@ -313,8 +312,6 @@ def send(
                         ValueError,
                     ) as exc:
                         raise _map_transport_error(exc, target, deadline) from None
-                    finally:
-                        upstream.close()
                     if trace is not None:
                         trace.request_ms = (time.perf_counter() - request_started) * 1000
                 finally:
@@ -340,9 +337,3 @@ def send(
     finally:
         if fresh_connection:
             session.close()
-
-
-def _ca_bundle() -> str:
-    from django.conf import settings
-
-    return settings.OUTBOUND_CA_BUNDLE

@@ -24,3 +24,12 @@ def redact_url(url: str) -> str:
         pairs = parse_qsl(parts.query, keep_blank_values=True)
         query = urlencode([(name, "***") for name, _ in pairs], safe="*")
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def mask_secrets(text: str, sensitive: set[str]) -> str:
+    """``text`` with every credential value sent with a request (see
+    ``OutboundResponse.sensitive``) replaced, for when an upstream echoes one back."""
+    for secret in sensitive:
+        if secret and len(secret) >= 4 and secret in text:
+            text = text.replace(secret, "[secret]")
+    return text

@@ -350,3 +350,13 @@ def test_authorization_code_through_the_api_and_its_connect_url(acme, upstream, 
     assert read["auth"]["connected"] is True
     result = acme.api().post(f"/api/v1/datasources/{created['id']}/test/").json()
     assert result["ok"] is True, result
+
+
+def test_an_echoed_credential_is_masked_in_the_check_step(acme, upstream):
+    created = create(acme.api(), write_shape(
+        "token", upstream, auth={"mode": "token", "token": "tok-echo-canary"},
+        ping={"path": "/headers", "success_path": "headers.Authorization", "success_values": ["x"]},
+    ))  # fmt: skip
+    result = acme.api().post(f"/api/v1/datasources/{created['id']}/test/")
+    assert "tok-echo-canary" not in result.content.decode()
+    assert "[secret]" in result.json()["steps"][-1]["detail"]
