@@ -18,6 +18,12 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "apps.outbound.tasks.refresh_expiring_tokens",
         "schedule": timedelta(seconds=60),
     },
+    # Authorization-code grants are single-use and live 10 minutes; an hourly sweep keeps the
+    # table to the grants of the last hour or so (each holds an encrypted PKCE verifier).
+    "purge-oauth-grants": {
+        "task": "apps.outbound.tasks.purge_oauth_grants",
+        "schedule": timedelta(hours=1),
+    },
     # Options entries live 300 s; sweeping every minute keeps anything past that for at most a
     # minute longer, through the indexes (never KEYS), in batches.
     "purge-options-cache": {

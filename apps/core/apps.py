@@ -8,3 +8,6 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.core import checks  # noqa: F401 - registers the system checks
+        from apps.core.stamps import connect_stamped_models
+
+        connect_stamped_models()

@@ -17,7 +17,6 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status as http_status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +147,10 @@ _DRF_CODES = {
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every API error in the contract's body."""
+    # Imported here: rest_framework.views loads the authentication classes, which load models
+    # that use this module.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     if isinstance(exc, ApplicationError):
         return Response(exc.as_body(), status=exc.status, headers=exc.headers)
     if isinstance(exc, DjangoValidationError):

@@ -138,3 +138,39 @@ class EncryptedJSONField(EncryptedFieldMixin, models.TextField):
         kwargs.setdefault("null", True)
         kwargs.setdefault("blank", True)
         super().__init__(*args, **kwargs)
+
+
+class EncryptedModel(models.Model):
+    """Base of models with encrypted fields.
+
+    Saving an existing row never writes back an encrypted value that was not changed on the
+    instance: what was loaded may be older than the row (``rotate_encryption_keys`` may have
+    re-encrypted it under the new first key meanwhile), and writing it back could leave a value
+    only a removed key opens.
+    """
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if (
+            not self._state.adding
+            and self.pk is not None
+            and kwargs.get("update_fields") is None
+            and not kwargs.get("force_insert")
+        ):
+            untouched = {
+                field.attname
+                for field in self._meta.concrete_fields
+                if isinstance(field, EncryptedFieldMixin) and not self.__dict__.get(field.dirty_key)
+            }
+            if untouched:
+                deferred = self.get_deferred_fields()
+                kwargs["update_fields"] = [
+                    field.name
+                    for field in self._meta.concrete_fields
+                    if not field.primary_key
+                    and field.attname not in untouched
+                    and field.attname not in deferred
+                ]
+        super().save(*args, **kwargs)

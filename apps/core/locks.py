@@ -1,5 +1,10 @@
-"""A lock shared by every process: Redis when the cache is Redis, else a file lock (the
-embedded single-machine default)."""
+"""Locks shared by every process.
+
+``distributed_lock`` uses Redis when the cache is Redis, else a file lock (the embedded
+single-machine default). Callers that must stay exclusive across machines even when Redis is
+unreachable use ``redis_lock`` and fall back to a database row lock of their own (see the token
+refresh).
+"""
 
 from __future__ import annotations
 
@@ -26,12 +31,47 @@ class LockTimeout(ApplicationError):
     message = "Another process is doing this right now; try again in a moment."
 
 
+class LockUnavailable(Exception):
+    """No shared lock service: the cache is not Redis, or Redis cannot be reached."""
+
+
 def _uses_redis() -> bool:
     return hasattr(cache, "lock") and "redis" in type(cache).__module__
 
 
+def _warn_once(exc: Exception) -> None:
+    global _warned
+    if not _warned:
+        logger.warning("Redis lock unavailable (%s); using a fallback lock", type(exc).__name__)
+        _warned = True
+
+
 @contextlib.contextmanager
-def _file_lock(name: str, *, wait: float) -> Iterator[None]:
+def redis_lock(name: str, *, timeout: float, wait: float) -> Iterator[None]:
+    """Hold ``name`` in Redis for at most ``timeout`` s, waiting up to ``wait`` s.
+
+    Raises LockUnavailable (before anything runs) when Redis cannot be used, LockTimeout when
+    another holder keeps it longer than ``wait``."""
+    if not _uses_redis():
+        raise LockUnavailable("the cache is not Redis")
+    try:
+        lock = cache.lock(f"lock:{name}", timeout=timeout, blocking_timeout=wait, sleep=0.05)
+        acquired = lock.acquire()
+    except Exception as exc:  # Redis down or timing out
+        _warn_once(exc)
+        raise LockUnavailable(type(exc).__name__) from exc
+    if not acquired:
+        raise LockTimeout()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            lock.release()
+
+
+@contextlib.contextmanager
+def file_lock(name: str, *, wait: float) -> Iterator[None]:
+    """A lock shared by the processes of this machine only."""
     folder = Path(settings.BASE_DIR) / "var" / "locks"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / (hashlib.sha256(name.encode()).hexdigest()[:32] + ".lock")
@@ -53,24 +93,11 @@ def _file_lock(name: str, *, wait: float) -> Iterator[None]:
 
 @contextlib.contextmanager
 def distributed_lock(name: str, *, timeout: float, wait: float) -> Iterator[None]:
-    """Hold ``name`` across processes for at most ``timeout`` s, waiting up to ``wait`` s."""
-    global _warned
-    if _uses_redis():
+    """Hold ``name`` across processes for at most ``timeout`` s, waiting up to ``wait`` s:
+    Redis when it can be used, else a lock this machine's processes share."""
+    with contextlib.ExitStack() as stack:
         try:
-            lock = cache.lock(f"lock:{name}", timeout=timeout, blocking_timeout=wait, sleep=0.05)
-            acquired = lock.acquire()
-        except Exception as exc:  # Redis down: fall back to a lock this machine shares
-            if not _warned:
-                logger.warning("Redis lock unavailable (%s); using a file lock", type(exc).__name__)
-                _warned = True
-        else:
-            if not acquired:
-                raise LockTimeout()
-            try:
-                yield
-            finally:
-                with contextlib.suppress(Exception):
-                    lock.release()
-            return
-    with _file_lock(name, wait=wait):
+            stack.enter_context(redis_lock(name, timeout=timeout, wait=wait))
+        except LockUnavailable:
+            stack.enter_context(file_lock(name, wait=wait))
         yield

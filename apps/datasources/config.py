@@ -11,6 +11,7 @@ from django.core.validators import URLValidator
 
 from apps.outbound.auth import MODES, get_mode
 from apps.outbound.headers import validate_headers
+from apps.outbound.policy import relative_path_problem
 from apps.outbound.urls import validate_https_url
 
 READ_ONLY_AUTH_KEYS = {"mode", "secrets_set", "connected", "connect_url"}
@@ -135,11 +136,12 @@ def clean_docs_url(value: Any) -> str:
 
 
 def clean_relative_path(value: Any, field: str) -> str:
-    value = (value or "").strip()
-    if not isinstance(value, str) or "://" in value or value.startswith("//") or "\\" in value:
+    if value is not None and not isinstance(value, str):
         raise ValidationError({field: "Give a path relative to the base URL, like /health."})
-    if any(ch in value for ch in " \r\n\t"):
-        raise ValidationError({field: "A path may not contain spaces or line breaks."})
+    value = (value or "").strip()
+    problem = relative_path_problem(value)
+    if problem:
+        raise ValidationError({field: problem})
     return value
 
 

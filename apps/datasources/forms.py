@@ -9,6 +9,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from apps.datasources.models import DataSource
+from apps.datasources.representation import secrets_set
 from apps.outbound.auth import MODES
 from apps.outbound.auth.base import FieldSpec
 from apps.outbound.auth.providers import PROVIDERS
@@ -97,7 +98,7 @@ class ConfigureForm(forms.Form):
     def __init__(self, *args: Any, datasource: DataSource, **kwargs: Any) -> None:
         self.datasource = datasource
         super().__init__(*args, **kwargs)
-        stored = set((datasource.secrets or {}).keys())
+        stored = set(secrets_set(datasource))
         for mode_name, mode in MODES.items():
             for spec in mode.fields:
                 self._add_spec_field(

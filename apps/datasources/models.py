@@ -8,7 +8,9 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from apps.core.fields import EncryptedJSONField, EncryptedTextField
+from apps.core.crypto import DecryptionError
+from apps.core.fields import EncryptedJSONField, EncryptedModel, EncryptedTextField
+from apps.core.stamps import StampedModel, tenant_stamp
 from apps.tenants.models import TenantOwned
 
 
@@ -27,12 +29,17 @@ class Status(models.TextChoices):
     NEEDS_ATTENTION = "needs_attention", "Needs attention"
 
 
-class DataSource(TenantOwned):
+class DataSource(EncryptedModel, StampedModel, TenantOwned):
     """A connected REST API: where it is, how to authenticate, and how to test it.
 
     Configuration is plain JSON and may be shown; every secret lives in ``secrets``, which is
     encrypted and write-only. Tokens obtained at run time live in :class:`TokenState`.
     """
+
+    # Outcomes of tests and refreshes do not change what processes remember of a data source.
+    STAMP_EXEMPT_FIELDS = frozenset({"status", "last_error", "last_tested_at"})
+    STAMP_FIELDS = ("tenant",)
+    VERSION_FIELD = "cache_version"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200)
@@ -71,13 +78,44 @@ class DataSource(TenantOwned):
     def __str__(self) -> str:
         return self.name
 
+    def stamp_names(self) -> list[str]:
+        return [tenant_stamp(self.tenant_id)]
+
+    # What pages and the API show: a data source whose stored secrets no configured key decrypts
+    # needs attention whatever its last test said.
+    @property
+    def current_status(self) -> str:
+        return Status.NEEDS_ATTENTION if secrets_unreadable(self) else self.status
+
+    @property
+    def current_status_display(self) -> str:
+        return Status(self.current_status).label
+
+    @property
+    def current_last_error(self) -> str:
+        return UNREADABLE_SECRETS_MESSAGE if secrets_unreadable(self) else self.last_error
+
     @property
     def pool_key(self) -> str:
         """Outbound connections are pooled per data source."""
         return f"datasource:{self.pk}"
 
 
-class TokenState(models.Model):
+UNREADABLE_SECRETS_MESSAGE = (
+    "Stored secrets cannot be decrypted with the configured keys: enter them again."
+)
+
+
+def secrets_unreadable(datasource: DataSource) -> bool:
+    """Whether no configured key decrypts ``datasource``'s stored secrets."""
+    try:
+        datasource.secrets  # noqa: B018 - decrypts, or raises
+    except DecryptionError:
+        return True
+    return False
+
+
+class TokenState(EncryptedModel):
     """Tokens a data source obtained at run time (refreshed, rotated), encrypted at rest."""
 
     datasource = models.OneToOneField(
@@ -99,7 +137,7 @@ class TokenState(models.Model):
         return self.expires_at is not None and self.expires_at - timezone.now() <= within
 
 
-class OAuthGrant(TenantOwned):
+class OAuthGrant(EncryptedModel, TenantOwned):
     """A pending OAuth 2.0 authorization: server-side, single use, bound to user and tenant."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

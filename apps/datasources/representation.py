@@ -6,11 +6,15 @@ from typing import Any
 
 from django.urls import reverse
 
-from apps.datasources.models import DataSource, TokenState
+from apps.datasources.models import DataSource, TokenState, secrets_unreadable
 from apps.outbound.auth import get_mode
+from apps.outbound.tokens import readable_state
 
 
 def secrets_set(datasource: DataSource) -> list[str]:
+    """Names of the stored secrets ([] when they cannot be decrypted)."""
+    if secrets_unreadable(datasource):
+        return []
     return sorted(name for name, value in (datasource.secrets or {}).items() if value)
 
 
@@ -27,7 +31,7 @@ def auth_representation(datasource: DataSource, request: Any = None) -> dict[str
         auth["expired_when"] = config["expired_when"]
     auth["secrets_set"] = secrets_set(datasource)
     if datasource.auth_mode == "oauth2_authorization_code":
-        state = TokenState.objects.filter(datasource_id=datasource.pk).first()
+        state = readable_state(TokenState.objects.filter(datasource_id=datasource.pk).first())
         auth["connected"] = bool(state and (state.access_token or state.refresh_token))
         path = reverse("datasource-connect", args=[datasource.tenant.slug, datasource.pk])
         auth["connect_url"] = request.build_absolute_uri(path) if request is not None else path
@@ -53,8 +57,8 @@ def datasource_representation(datasource: DataSource, request: Any = None) -> di
             "success_path": ping.get("success_path", ""),
             "success_values": list(ping.get("success_values", [])),
         },
-        "status": datasource.status,
-        "last_error": datasource.last_error or None,
+        "status": datasource.current_status,
+        "last_error": datasource.current_last_error or None,
         "last_tested_at": datasource.last_tested_at.isoformat()
         if datasource.last_tested_at
         else None,

@@ -10,14 +10,23 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 
+from apps.core.payloads import writable_part
 from apps.datasources import config as cfg
-from apps.datasources.models import AuditAction, AuditEntry, DataSource, Status
+from apps.datasources.models import (
+    AuditAction,
+    AuditEntry,
+    DataSource,
+    Status,
+    secrets_unreadable,
+)
 from apps.datasources.signals import datasource_changed
 from apps.outbound.tokens import token_forget
 from apps.tenants.models import ApiKey, Tenant
 
 EDITABLE = ("name", "slug", "base_url", "docs_url", "health_check_path", "timeout_seconds",
             "headers", "auth", "ping")  # fmt: skip
+# Fields of a read that a client may send back unchanged ("type" is checked: rest only).
+READ_ONLY = ("id", "type", "status", "last_error", "last_tested_at", "created_at", "updated_at")
 SIMPLE_FIELDS = ("name", "slug", "base_url", "docs_url", "health_check_path", "timeout_seconds",
                  "headers", "ping")  # fmt: skip
 CLEANERS = {
@@ -83,9 +92,11 @@ def _apply(
 ) -> tuple[list[str], bool]:
     """Validate ``data`` and apply it to ``datasource`` (unsaved). Returns (changed field names,
     whether stored tokens must be dropped). Raises ValidationError naming each field."""
-    unknown = set(data) - set(EDITABLE)
-    if unknown:
-        raise ValidationError({sorted(unknown)[0]: "This field is read-only or unknown."})
+    if "type" in data and data["type"] != "rest":
+        raise ValidationError(
+            {"type": ValidationError("The only data source type is 'rest'.", code="invalid_choice")}
+        )
+    data = writable_part(data, writable=EDITABLE, read_only=READ_ONLY)
     errors: dict[str, list] = {}
 
     def attempt(fn, *args):
@@ -97,12 +108,15 @@ def _apply(
             return None
 
     before = {name: getattr(datasource, name) for name in SIMPLE_FIELDS}
+    # Secrets no configured key decrypts are kept as they are unless new ones replace them.
+    unreadable = bool(datasource.pk) and secrets_unreadable(datasource)
     old = {
         "base_url": datasource.base_url,
         "auth_mode": datasource.auth_mode,
         "auth_config": dict(datasource.auth_config or {}),
-        "secrets": dict(datasource.secrets or {}) if datasource.pk else {},
+        "secrets": dict(datasource.secrets or {}) if datasource.pk and not unreadable else {},
     }
+    new_secrets, replaced = old["secrets"], False
     if "name" in data:
         name = (data["name"] or "").strip() if isinstance(data["name"], str) else ""
         if not name:
@@ -151,12 +165,15 @@ def _apply(
                     k.startswith("auth") for k in errors
                 ):
                     datasource.auth_mode, datasource.auth_config = mode, config
-                    datasource.secrets = secrets
+                    datasource.secrets = new_secrets = secrets
+                    replaced = True
     if errors:
         raise ValidationError(errors)
 
     # Stored secrets never follow a data source to a new host.
-    kept = {name for name in old["secrets"] if name in (datasource.secrets or {})} - sent_secrets
+    kept = {name for name in old["secrets"] if name in new_secrets} - sent_secrets
+    if unreadable and not replaced:
+        kept = {"the stored secrets"}
     if datasource.pk and kept and old["base_url"]:
         hosts_before = cfg.secret_destinations(
             old["base_url"], old["auth_mode"], old["auth_config"]
@@ -180,8 +197,8 @@ def _apply(
     changed = [name for name in SIMPLE_FIELDS if getattr(datasource, name) != before[name]]
     if datasource.auth_mode != old["auth_mode"] or datasource.auth_config != old["auth_config"]:
         changed.append("auth")
-    for name in sorted(set(old["secrets"]) | set(datasource.secrets or {})):
-        if old["secrets"].get(name) != (datasource.secrets or {}).get(name):
+    for name in sorted(set(old["secrets"]) | set(new_secrets)):
+        if old["secrets"].get(name) != new_secrets.get(name):
             changed.append(f"auth.{name} (secret)")
 
     hosts_changed = cfg.secret_destinations(
@@ -193,7 +210,8 @@ def _apply(
     forget = bool(datasource.pk) and (
         datasource.auth_mode != old["auth_mode"]
         or relevant(datasource.auth_config) != relevant(old["auth_config"])
-        or old["secrets"] != (datasource.secrets or {})
+        or old["secrets"] != new_secrets
+        or (unreadable and replaced)
         or hosts_changed
     )
     return changed, forget
@@ -228,9 +246,7 @@ def datasource_update(*, datasource: DataSource, data: dict[str, Any], actor: An
     if not changed:
         return datasource
     with transaction.atomic():
-        datasource.save()
-        DataSource.objects.filter(pk=datasource.pk).update(cache_version=F("cache_version") + 1)
-        datasource.refresh_from_db(fields=["cache_version"])
+        datasource.save()  # increments cache_version and moves the stamps (StampedModel)
         if forget:
             token_forget(datasource)
         audit_record(

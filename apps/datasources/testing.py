@@ -14,6 +14,7 @@ from apps.outbound.client import OPTIONS_MAX_BYTES, OutboundResponse
 from apps.outbound.errors import (
     DestinationBlocked,
     OutboundError,
+    SecretsUnreadable,
     TokenRefreshFailed,
     UpstreamTimeout,
     UpstreamTLSError,
@@ -114,7 +115,7 @@ def connection_test(datasource: DataSource, *, ephemeral_tokens: bool = False) -
         )
 
     if failure is not None:
-        if isinstance(failure, TokenRefreshFailed | NotConnected):
+        if isinstance(failure, TokenRefreshFailed | NotConnected | SecretsUnreadable):
             steps["auth"] = Step("auth", False, failure.message)
         elif isinstance(failure, DestinationBlocked):
             steps["dns"] = Step("dns", False, failure.message)

@@ -30,6 +30,7 @@ from apps.datasources.testing import connection_test
 from apps.outbound.auth import get_mode
 from apps.outbound.errors import OutboundError
 from apps.outbound.oauth import OAuthFlowError, oauth_begin, oauth_complete
+from apps.outbound.tokens import readable_state
 from apps.tenants.scoping import TenantRequiredMixin, TenantScopedQuerysetMixin
 
 
@@ -111,7 +112,7 @@ class DataSourceDetailView(TenantRequiredMixin, TenantScopedQuerysetMixin, Detai
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         ds = self.object
-        state = TokenState.objects.filter(datasource=ds).first()
+        state = readable_state(TokenState.objects.filter(datasource=ds).first())
         return super().get_context_data(
             title=ds.name,
             auth_description=get_mode(ds.auth_mode).describe(ds),
@@ -162,7 +163,7 @@ class DataSourceConfigureView(TenantRequiredMixin, TenantScopedQuerysetMixin, Vi
             else:
                 messages.success(request, f"“{ds.name}” saved.")
                 if request.POST.get("then") == "connect":
-                    return HttpResponseRedirect(reverse("datasource-connect", args=[tenant, pk]))
+                    return _begin_oauth(request, ds)
                 return HttpResponseRedirect(_detail_url(ds))
         # Everything typed comes back, except secrets (password inputs never render a value).
         return self._render(request, form, status=400)
@@ -237,20 +238,39 @@ class DataSourcePurgeView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
 
 
 class OAuthConnectView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
-    """Starts the provider's consent flow for an authorization-code data source."""
+    """Connecting an authorization-code data source: GET shows what will happen (this is the
+    API's ``connect_url``, opened in a browser); the POST, with CSRF, starts the provider's
+    consent flow."""
 
     model = DataSource
     write_required = True
 
     def get(self, request: HttpRequest, tenant: str, pk: str) -> HttpResponse:
         datasource = get_object_or_404(self.get_queryset(), pk=pk)
-        redirect_uri = request.build_absolute_uri(reverse("oauth-callback"))
-        try:
-            url = oauth_begin(datasource=datasource, user=request.user, redirect_uri=redirect_uri)
-        except OAuthFlowError as exc:
-            messages.error(request, exc.message)
-            return HttpResponseRedirect(_detail_url(datasource))
-        return HttpResponseRedirect(url)
+        return render(
+            request,
+            "datasources/connect.html",
+            {
+                "title": f"Connect {datasource.name}",
+                "object": datasource,
+                "auth_description": get_mode(datasource.auth_mode).describe(datasource),
+            },
+        )
+
+    def post(self, request: HttpRequest, tenant: str, pk: str) -> HttpResponse:
+        datasource = get_object_or_404(self.get_queryset(), pk=pk)
+        return _begin_oauth(request, datasource)
+
+
+def _begin_oauth(request: HttpRequest, datasource: DataSource) -> HttpResponse:
+    """Redirect the browser to the provider's consent page (or back, with the reason)."""
+    redirect_uri = request.build_absolute_uri(reverse("oauth-callback"))
+    try:
+        url = oauth_begin(datasource=datasource, user=request.user, redirect_uri=redirect_uri)
+    except OAuthFlowError as exc:
+        messages.error(request, exc.message)
+        return HttpResponseRedirect(_detail_url(datasource))
+    return HttpResponseRedirect(url)
 
 
 @login_required

@@ -113,7 +113,7 @@ def _index_name(datasource_id: Any) -> str:
 
 def load(
     name: str, stamp_names: tuple[str, ...] = ()
-) -> tuple[CachedAnswer | None, dict[str, str] | None]:
+) -> tuple[CachedAnswer | None, dict[str, str | None] | None]:
     """(fresh entry, current values of ``stamp_names``) in one round trip; (None, None) when
     the cache is down."""
     client = _redis()
@@ -127,7 +127,7 @@ def load(
     if _warned_down:
         _back_up()
     current = {
-        stamp: (value.decode() if value is not None else "0")
+        stamp: (value.decode() if value is not None else None)
         for stamp, value in zip(stamp_names, values[1:], strict=True)
     }
     return _decode(values[0]), current

@@ -1,28 +1,63 @@
-"""CORS for the options endpoint: only the allowed origins of widget keys, never a wildcard."""
+"""CORS for the options endpoint: only the allowed origins of widget keys, never a wildcard.
+
+A preflight carries no key, so it is answered for the origins allowed by the widget keys of the
+tenants that have an item with the key in the URL — never for an origin only another tenant
+allows. What a key's origins are is remembered per process and checked against a stamp that any
+change to a key or an item moves, so a preflight costs one Redis read, not a table scan.
+"""
 
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from apps.tenants.models import ApiKey, ApiKeyScope
+from apps.core import stamps
+from apps.items.models import ConnectedItem
+from apps.tenants.models import WIDGET_ORIGINS_STAMP, ApiKey, ApiKeyScope
 from apps.tenants.services import normalize_origin
 
-OPTIONS_PATH = re.compile(r"^/api/v1/items/[^/]+/options/$")
+OPTIONS_PATH = re.compile(r"^/api/v1/items/([A-Za-z0-9][A-Za-z0-9_-]{0,99})/options/$")
 ALLOWED_HEADERS = "Authorization, Accept, X-Plugboard-Tenant"
 MAX_AGE = "600"
+MAX_REMEMBERED = 2048
+
+_remembered: OrderedDict[str, tuple[frozenset[str], str]] = OrderedDict()
+_lock = threading.Lock()
 
 
-def origin_of_any_widget_key(origin: str) -> bool:
-    """Whether any active widget key allows ``origin`` (a preflight carries no key)."""
+def widget_origins_for_item(item_key: str) -> frozenset[str]:
+    """The origins allowed by active widget keys of the tenants that have item ``item_key``."""
+    stamp = stamps.read(WIDGET_ORIGINS_STAMP)
+    if stamp is not None:
+        with _lock:
+            found = _remembered.get(item_key)
+        if found is not None and found[1] == stamp:
+            return found[0]
+    stamp = stamps.current(WIDGET_ORIGINS_STAMP)  # read before the rows it will vouch for
+    tenants = ConnectedItem.objects.filter(key=item_key).values("tenant")
+    keys = ApiKey.objects.filter(
+        scope=ApiKeyScope.WIDGET, revoked_at__isnull=True, tenant__in=tenants
+    ).values_list("allowed_origins", flat=True)
+    origins = frozenset(origin for allowed in keys for origin in allowed or [])
+    if stamp is not None:
+        with _lock:
+            _remembered[item_key] = (origins, stamp)
+            _remembered.move_to_end(item_key)
+            while len(_remembered) > MAX_REMEMBERED:
+                _remembered.popitem(last=False)
+    return origins
+
+
+def preflight_allowed(item_key: str, origin: str) -> bool:
     try:
         wanted = normalize_origin(origin)
     except Exception:
         return False
-    keys = ApiKey.objects.filter(scope=ApiKeyScope.WIDGET, revoked_at__isnull=True)
-    return any(wanted in (key.allowed_origins or []) for key in keys.only("allowed_origins"))
+    return wanted in widget_origins_for_item(item_key)
 
 
 def allow(response: HttpResponse, origin: str) -> HttpResponse:
@@ -39,18 +74,16 @@ class OptionsPreflightMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if (
-            request.method == "OPTIONS"
-            and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in request.META
-            and OPTIONS_PATH.match(request.path)
-        ):
-            origin = request.headers.get("Origin", "")
-            response = HttpResponse(status=204)
-            response["Vary"] = "Origin"
-            if origin and origin_of_any_widget_key(origin):
-                allow(response, origin)
-                response["Access-Control-Allow-Methods"] = "GET"
-                response["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
-                response["Access-Control-Max-Age"] = MAX_AGE
-            return response
+        if request.method == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in request.META:
+            match = OPTIONS_PATH.match(request.path)
+            if match:
+                origin = request.headers.get("Origin", "")
+                response = HttpResponse(status=204)
+                response["Vary"] = "Origin"
+                if origin and preflight_allowed(match.group(1), origin):
+                    allow(response, origin)
+                    response["Access-Control-Allow-Methods"] = "GET"
+                    response["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
+                    response["Access-Control-Max-Age"] = MAX_AGE
+                return response
         return self.get_response(request)

@@ -75,7 +75,7 @@ def _from_item(item: ConnectedItem, stamp: str | None) -> ItemRef:
 def load_ref(tenant_id: int, key: str) -> ItemRef | None:
     """Read the reference from the database (the stamp first, so a concurrent change can only
     make the remembered copy look older than it is, never newer)."""
-    stamp = stamps.read(stamp_name(tenant_id))
+    stamp = stamps.current(stamp_name(tenant_id))
     item = (
         ConnectedItem.objects.filter(tenant_id=tenant_id, key=key)
         .select_related("datasource")

@@ -5,8 +5,9 @@ import uuid
 from django.core.validators import RegexValidator
 from django.db import models
 
+from apps.core.stamps import StampedModel, tenant_stamp
 from apps.datasources.models import DataSource
-from apps.tenants.models import TenantOwned
+from apps.tenants.models import WIDGET_ORIGINS_STAMP, TenantOwned
 
 key_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$",
@@ -15,13 +16,16 @@ key_validator = RegexValidator(
 )
 
 
-class ConnectedItem(TenantOwned):
+class ConnectedItem(StampedModel, TenantOwned):
     """A form field whose options come from a data source.
 
     ``path`` and ``body`` are templates whose ``{name}`` placeholders are the item's
     dependencies; ``value`` and ``label`` are templates of dotted paths over each element of the
     list found at ``results_path``.
     """
+
+    STAMP_FIELDS = ("tenant",)
+    VERSION_FIELD = "cache_version"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     key = models.CharField(max_length=100, validators=[key_validator])
@@ -45,9 +49,14 @@ class ConnectedItem(TenantOwned):
         constraints = [
             models.UniqueConstraint(fields=["tenant", "key"], name="unique_item_key"),
         ]
+        # CORS preflights find the tenants that have an item by its key alone.
+        indexes = [models.Index(fields=["key"], name="item_key_idx")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.key})"
+
+    def stamp_names(self) -> list[str]:
+        return [tenant_stamp(self.tenant_id), WIDGET_ORIGINS_STAMP]
 
     def clean(self) -> None:
         from django.core.exceptions import ValidationError

@@ -31,7 +31,7 @@ from apps.outbound.errors import (
     UpstreamUnreachable,
 )
 from apps.outbound.paths import get_path
-from apps.outbound.redaction import mask_secrets
+from apps.outbound.redaction import Masker
 from apps.outbound.service import datasource_request
 
 logger = logging.getLogger("plugboard.options")
@@ -142,18 +142,19 @@ def extract(
             f"The answer has no list {where}; check the item's results path.",
             details={"results_path": item.results_path},
         )
-    sensitive = response.sensitive
-    if any(secret and len(secret) >= 4 and secret in response.text for secret in sensitive):
-        # The upstream echoed a credential: mask it in what is cached too, not only shown.
-        masked = mask_secrets(json.dumps(elements, ensure_ascii=False), sensitive)
-        elements = json.loads(masked)
+    masker = Masker(response.sensitive)
+    if masker and masker.found_in(response.text):
+        # The upstream echoed a credential (raw or encoded): mask it in what is cached too,
+        # not only in what is shown.
+        elements = masker.document(elements)
+    else:
+        masker = None
     options = [
-        {
-            "value": mask_secrets(render_option(item.value, element), sensitive),
-            "label": mask_secrets(render_option(item.label, element), sensitive),
-        }
+        {"value": render_option(item.value, element), "label": render_option(item.label, element)}
         for element in elements
     ]
+    if masker is not None:
+        options = masker.document(options)
     return options, elements
 
 
@@ -246,6 +247,8 @@ def options_fetch(
         lookup.forget(tenant_id, key)
     ref = lookup.load_ref(tenant_id, key)
     if ref is None:
+        if key_check is not None:
+            raise KeyCheckNeeded()  # the key may be gone too: say that first
         raise NotFound("No such item.")
     fresh, _ = options_cache.load(_name(ref, evaluate(ref, params)))
     if fresh is not None:

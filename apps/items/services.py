@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import F
 
+from apps.core.payloads import writable_part
 from apps.datasources.models import DataSource
-from apps.items.lookup import bump_stamp
 from apps.items.models import ConnectedItem
 from apps.items.templates import validate_option_template, validate_request_templates
 from apps.tenants.models import Tenant
 
+# Fields of a read that a client may send back unchanged.
+READ_ONLY = ("dependencies", "created_at", "updated_at")
 FIELDS = ("key", "name", "datasource", "method", "path", "body", "results_path", "value", "label")
 
 
@@ -31,9 +31,7 @@ def _datasource(tenant: Tenant, value: Any) -> DataSource:
 
 
 def _apply(item: ConnectedItem, data: dict[str, Any]) -> None:
-    unknown = set(data) - set(FIELDS)
-    if unknown:
-        raise ValidationError({sorted(unknown)[0]: "This field is read-only or unknown."})
+    data = writable_part(data, writable=FIELDS, read_only=READ_ONLY)
     errors: dict[str, list] = {}
     for name in FIELDS:
         if name not in data:
@@ -93,18 +91,12 @@ def item_create(*, tenant: Tenant, data: dict[str, Any]) -> ConnectedItem:
 def item_update(*, item: ConnectedItem, data: dict[str, Any]) -> ConnectedItem:
     """Change an item; its cached options become unreachable at once."""
     _apply(item, data)
-    with transaction.atomic():
-        item.save()
-        ConnectedItem.objects.filter(pk=item.pk).update(cache_version=F("cache_version") + 1)
-        item.refresh_from_db(fields=["cache_version"])
-        bump_stamp(item.tenant_id)
+    item.save()  # increments cache_version and moves the tenant's stamp (StampedModel)
     return item
 
 
 def item_delete(*, item: ConnectedItem) -> None:
-    with transaction.atomic():
-        item.delete()
-        bump_stamp(item.tenant_id)
+    item.delete()  # moves the tenant's stamp (StampedModel)
 
 
 def item_unsaved(

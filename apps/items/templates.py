@@ -17,7 +17,9 @@ from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
 
+from apps.core.errors import ApplicationError
 from apps.outbound.paths import get_path
+from apps.outbound.policy import has_dot_segment, relative_path_problem
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 REFERENCE = re.compile(r"\{([^{}]*)\}")
@@ -36,10 +38,9 @@ def dependencies(path: str, body: str | None) -> list[str]:
 
 def validate_request_templates(path: str, body: str | None, method: str) -> None:
     errors: dict[str, str] = {}
-    if "://" in (path or "") or (path or "").startswith("//") or "\\" in (path or ""):
-        errors["path"] = "Give a path relative to the data source's base URL, like /search?q={q}."
-    elif any(ch in (path or "") for ch in " \r\n\t"):
-        errors["path"] = "The path may not contain spaces or line breaks; use %20."
+    problem = relative_path_problem(path or "")
+    if problem:
+        errors["path"] = problem
     clash = RESERVED_PARAMS & set(dependencies(path, body))
     if clash:
         errors["path"] = (
@@ -70,8 +71,25 @@ def validate_option_template(template: str, field: str) -> None:
         raise ValidationError({field: "Refer to at least one field of each element, like {id}."})
 
 
+class InvalidDependency(ApplicationError):
+    code = "invalid_dependency"
+    status = 400
+
+
 def render_path(template: str, values: Mapping[str, str]) -> str:
-    return PLACEHOLDER.sub(lambda m: quote(str(values[m.group(1)]), safe=""), template or "")
+    """Fill ``template``; a value is URL-encoded, so it stays inside its segment or parameter.
+
+    A value that would make a whole path segment ``.`` or ``..`` is refused: HTTP clients
+    resolve dot segments (encoded or not), which would leave the data source's base path."""
+    rendered = PLACEHOLDER.sub(lambda m: quote(str(values[m.group(1)]), safe=""), template or "")
+    if has_dot_segment(rendered.split("?", 1)[0]):
+        names = [n for n in dependencies(template, None) if str(values[n]).strip(".") == ""]
+        raise InvalidDependency(
+            f"The value of {', '.join(names) or 'a dependency'} cannot be '.' or '..' where it "
+            "makes a whole path segment.",
+            details={"dependencies": names},
+        )
+    return rendered
 
 
 def render_body(template: str | None, values: Mapping[str, str]) -> bytes | None:

@@ -20,7 +20,7 @@ from apps.items.options import evaluate, extract, fetch_upstream
 from apps.items.services import item_create, item_delete, item_unsaved, item_update
 from apps.items.templates import dependencies
 from apps.outbound.errors import OutboundError
-from apps.outbound.redaction import mask_secrets
+from apps.outbound.redaction import Masker
 from apps.tenants.scoping import TenantRequiredMixin, TenantScopedQuerysetMixin
 
 RAW_PREVIEW_LIMIT = 50_000
@@ -132,11 +132,13 @@ class ItemPreviewView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
             )
         except (ApplicationError, OutboundError) as exc:
             return JsonResponse({"ok": False, "message": exc.message, "code": exc.code}, status=200)
-        raw = mask_secrets(response.text, response.sensitive)
+        masker = Masker(response.sensitive)
+        raw = masker.text(response.text)
         with contextlib.suppress(ValueError):  # pretty-printed, then masked again: decoding
             # JSON escapes could reveal a secret the raw text only held escaped.
-            raw = json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
-        raw = mask_secrets(raw, response.sensitive)
+            raw = json.dumps(masker.document(json.loads(response.text)), indent=2,
+                             ensure_ascii=False)  # fmt: skip
+        raw = masker.text(raw)
         result: dict[str, Any] = {
             "ok": response.ok,
             "status_code": response.status_code,

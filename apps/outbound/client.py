@@ -29,6 +29,7 @@ from urllib3.exceptions import SSLError as Urllib3SSLError
 from apps.outbound import policy
 from apps.outbound.errors import (
     DestinationBlocked,
+    InvalidRequestSettings,
     OutboundError,
     RateLimited,
     ResponseTooLarge,
@@ -38,6 +39,7 @@ from apps.outbound.errors import (
     UpstreamTLSError,
     UpstreamUnreachable,
 )
+from apps.outbound.headers import header_value_problem
 from apps.outbound.redaction import redact_url
 from apps.outbound.transport import Deadline, Trace, new_session, sessions
 
@@ -61,6 +63,15 @@ class Credentials:
     headers: dict[str, str] = field(default_factory=dict)
     params: list[tuple[str, str]] = field(default_factory=list)
     token: str | None = None  # the token used, to detect a concurrent refresh
+
+    def values(self) -> set[str]:
+        """Every credential value, whole and (for "Bearer x"/"Basic x") without its scheme."""
+        found = {v for v in self.headers.values() if v}
+        found.update(v.split(" ", 1)[1] for v in self.headers.values() if " " in v)
+        found.update(v for _, v in self.params if v)
+        if self.token:
+            found.add(self.token)
+        return found
 
 
 @dataclass
@@ -228,6 +239,28 @@ def _next_request(
     return OutboundRequest(method=method, url=url, headers=headers, body=body)
 
 
+def _prepare(
+    session: requests.Session, method: str, url: str, headers: dict[str, str], body: bytes | None
+) -> requests.PreparedRequest:
+    """A prepared request, or InvalidRequestSettings naming the header at fault (never its
+    value, which may be a secret)."""
+    for name, value in headers.items():
+        problem = header_value_problem(value)
+        if problem:
+            raise InvalidRequestSettings(
+                f"The {name} header cannot be sent: its value {problem}. "
+                "Correct the data source's settings.",
+                details={"header": name},
+            )
+    try:
+        return session.prepare_request(requests.Request(method, url, headers=headers, data=body))
+    except (requests.RequestException, ValueError, TypeError) as exc:
+        raise InvalidRequestSettings(
+            f"The request could not be built ({type(exc).__name__}). "
+            "Correct the data source's settings."
+        ) from None
+
+
 def send(
     request: OutboundRequest,
     *,
@@ -238,12 +271,16 @@ def send(
     follow_redirects: bool = True,
     trace: Trace | None = None,
     fresh_connection: bool = False,
+    redact: Iterable[str] = (),
 ) -> OutboundResponse:
-    """Send ``request`` to an upstream under the outbound policy; see the module docstring."""
+    """Send ``request`` to an upstream under the outbound policy; see the module docstring.
+    ``redact`` lists secret values that must not appear in what is logged (the credentials'
+    values are always redacted)."""
     deadline = Deadline(min(max(float(timeout), 0.1), MAX_TIMEOUT))
     started = time.perf_counter()
-    session = new_session(settings.OUTBOUND_CA_BUNDLE) if fresh_connection else sessions.get(pool)
     credentials = credentials or Credentials()
+    secrets = credentials.values() | {v for v in redact if v}
+    session = new_session(settings.OUTBOUND_CA_BUNDLE) if fresh_connection else sessions.get(pool)
     current = request
     origin: tuple[str, int] | None = None
     carry_credentials = True
@@ -270,8 +307,7 @@ def send(
                     k: v for k, v in headers.items() if k.lower() in _CROSS_HOST_SAFE_HEADERS
                 }
             headers["Host"] = target.host_header
-            prepared = requests.Request(current.method, url, headers=headers, data=current.body)
-            prepared = session.prepare_request(prepared)
+            prepared = _prepare(session, current.method, url, headers, current.body)
             prepared.plugboard_pin = pin  # type: ignore[attr-defined]
 
             with deadline.active(trace):
@@ -318,7 +354,11 @@ def send(
                     upstream.close()
             elapsed = (time.perf_counter() - started) * 1000
             logger.info(
-                "%s %s -> %s in %.0f ms", request.method, redact_url(target.url), status, elapsed
+                "%s %s -> %s in %.0f ms",
+                request.method,
+                redact_url(target.url, secrets),
+                status,
+                elapsed,
             )
             return OutboundResponse(
                 status_code=status,
@@ -331,7 +371,11 @@ def send(
         raise UnexpectedResponse("Too many redirects.")  # pragma: no cover - loop always returns
     except OutboundError as exc:
         logger.info(
-            "%s %s failed: %s (%s)", request.method, redact_url(request.url), exc.code, exc.message
+            "%s %s failed: %s (%s)",
+            request.method,
+            redact_url(request.url, secrets),
+            exc.code,
+            exc.message,
         )
         raise
     finally:

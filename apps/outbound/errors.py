@@ -21,6 +21,24 @@ class InvalidDestination(DestinationBlocked):
     """A URL that is not a plain https URL (userinfo, whitespace, another scheme...)."""
 
 
+class InvalidRequestSettings(OutboundError):
+    """The data source's settings (or a token obtained with them) make a request that cannot
+    be sent, e.g. a header value with a line break."""
+
+    code = "invalid_request_settings"
+    message = "The request could not be built from the data source's settings."
+
+
+class SecretsUnreadable(OutboundError):
+    """The data source's stored secrets cannot be decrypted with the configured keys."""
+
+    code = "secrets_unreadable"
+    message = (
+        "The data source's stored secrets cannot be decrypted with the configured keys; "
+        "an admin must enter them again."
+    )
+
+
 class UpstreamTimeout(OutboundError):
     code = "upstream_timeout"
     status = 504

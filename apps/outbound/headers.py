@@ -60,14 +60,29 @@ def validate_header_name(name: Any, *, allow_authorization: bool = False) -> str
     return name
 
 
-def validate_header_value(value: Any) -> str:
+def header_value_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be sent as an HTTP header value (RFC 9110 field-value), or None.
+    The sentence never repeats the value: it may be a secret."""
     if not isinstance(value, str):
-        raise ValidationError("A header value must be text.", code="invalid_header")
-    if any(ch in value for ch in "\r\n\x00"):
-        raise ValidationError("A header value may not contain line breaks.", code="invalid_header")
+        return "must be text"
+    if value != value.strip(" \t"):
+        return "may not start or end with spaces"
+    if any(ch in value for ch in "\r\n"):
+        return "may not contain line breaks"
+    if any((ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F for ch in value):
+        return "may not contain control characters"
+    if any(ord(ch) > 0xFF for ch in value):
+        return "may only contain Latin-1 characters (encode anything else)"
+    return None
+
+
+def validate_header_value(value: Any, *, what: str = "A header value") -> str:
+    problem = header_value_problem(value)
+    if problem:
+        raise ValidationError(f"{what} {problem}.", code="invalid_header")
     if len(value) > MAX_VALUE_LENGTH:
         raise ValidationError(
-            f"A header value may be at most {MAX_VALUE_LENGTH} characters.", code="invalid_header"
+            f"{what} may be at most {MAX_VALUE_LENGTH} characters.", code="invalid_header"
         )
     return value
 

@@ -50,6 +50,15 @@ def oauth_begin(*, datasource: Any, user: Any, redirect_uri: str) -> str:
     )
 
 
+def oauth_grants_purge(*, now: Any = None) -> int:
+    """Delete grants past their lifetime, used or not (they are single-use and short-lived)."""
+    from apps.datasources.models import OAuthGrant
+
+    cutoff = (now or timezone.now()) - OAuthGrant.LIFETIME
+    deleted, _ = OAuthGrant.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
 def oauth_complete(*, state: str, code: str | None, error: str | None, user: Any) -> Any:
     """Finish a grant: returns its data source, connected; raises OAuthFlowError otherwise."""
     from apps.datasources.models import OAuthGrant
@@ -61,6 +70,15 @@ def oauth_complete(*, state: str, code: str | None, error: str | None, user: Any
     )
     if grant is None:
         raise OAuthFlowError("This authorization is unknown. Start again from the data source.")
+    # Who may finish the grant is checked before it is used up, so that nobody else can burn
+    # another user's authorization by replaying its callback.
+    if grant.user_id != getattr(user, "pk", None):
+        raise OAuthFlowError("This authorization was started by another user.")
+    membership = membership_get(user=user, slug=grant.tenant.slug)
+    if membership is None or not membership.can_write:
+        raise OAuthFlowError("You can no longer change this tenant's data sources.")
+    if grant.expired:
+        raise OAuthFlowError("This authorization took too long. Start again from the data source.")
     with transaction.atomic():
         claimed = OAuthGrant.objects.filter(pk=grant.pk, used_at__isnull=True).update(
             used_at=timezone.now()
@@ -69,13 +87,6 @@ def oauth_complete(*, state: str, code: str | None, error: str | None, user: Any
         raise OAuthFlowError(
             "This authorization was already used. Start again from the data source."
         )
-    if grant.user_id != getattr(user, "pk", None):
-        raise OAuthFlowError("This authorization was started by another user.")
-    membership = membership_get(user=user, slug=grant.tenant.slug)
-    if membership is None or not membership.can_write:
-        raise OAuthFlowError("You can no longer change this tenant's data sources.")
-    if grant.expired:
-        raise OAuthFlowError("This authorization took too long. Start again from the data source.")
     datasource = grant.datasource
     if error:
         shown = error if error.replace("_", "").isalnum() and len(error) < 60 else "error"

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 
@@ -100,10 +100,43 @@ def parse_target(url: str) -> Target:
         raise InvalidDestination("The URL has no host.")
     if "%" in host:
         raise InvalidDestination("IPv6 zone identifiers are not allowed in URLs.")
+    if has_dot_segment(parts.path):
+        raise InvalidDestination("The URL's path contains a '.' or '..' segment.")
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"
     return Target(url=url, host=host.lower(), port=port or 443, path=path)
+
+
+def has_dot_segment(path: str) -> bool:
+    """Whether a URL path (without its query) has a ``.`` or ``..`` segment, also
+    percent-encoded (``%2e%2E``): HTTP libraries normalise those away, leaving the base path."""
+    return any(unquote(segment) in (".", "..") for segment in path.split("/"))
+
+
+_SCHEME_IN_FRONT = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def is_absolute_url(path: str) -> bool:
+    """Whether ``path`` names its own scheme (``https://…``) rather than a path."""
+    return bool(_SCHEME_IN_FRONT.match(path))
+
+
+def relative_path_problem(path: str) -> str | None:
+    """Why ``path`` (relative to a base URL, query allowed) is not one, or None.
+
+    Only what is in front matters: a scheme (``https://…``) or an authority (``//host``,
+    ``\\host``). A query may carry anything, URLs included (``/x?next=https://y``)."""
+    if _SCHEME_IN_FRONT.match(path) or path[:2].replace("\\", "/") == "//":
+        return "Give a path relative to the base URL, like /health, not a URL."
+    if any(ch in path for ch in " \r\n\t"):
+        return "A path may not contain spaces or line breaks; write them as %20."
+    before_query = path.split("?", 1)[0].split("#", 1)[0]
+    if "\\" in before_query:
+        return "A path may not contain backslashes."
+    if has_dot_segment(before_query):
+        return "A path may not contain '.' or '..' segments."
+    return None
 
 
 @lru_cache(maxsize=8)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from apps.core.crypto import DecryptionError
 from apps.outbound.auth import get_mode
 from apps.outbound.client import (
     OPTIONS_MAX_BYTES,
@@ -15,8 +16,13 @@ from apps.outbound.client import (
     join_url,
     send,
 )
-from apps.outbound.errors import OutboundError, TokenRefreshFailed
-from apps.outbound.tokens import mark_needs_attention, token_current, token_refresh
+from apps.outbound.errors import OutboundError, SecretsUnreadable, TokenRefreshFailed
+from apps.outbound.tokens import (
+    mark_needs_attention,
+    refused_just_after_refresh,
+    token_current,
+    token_refresh,
+)
 from apps.outbound.transport import Trace
 
 
@@ -67,6 +73,10 @@ def datasource_request(
     ephemeral_tokens: bool = False,
 ) -> OutboundResponse:
     """Send one request to ``datasource`` (``path`` is relative to its base URL)."""
+    try:
+        secrets = datasource.secrets or {}
+    except DecryptionError:
+        raise SecretsUnreadable() from None
     all_headers = {h["name"]: h["value"] for h in datasource.headers or []}
     all_headers.update(headers or {})
     request = OutboundRequest(
@@ -81,38 +91,43 @@ def datasource_request(
     credentials = datasource_credentials(datasource, request, ephemeral_tokens=ephemeral_tokens)
     if trace is not None:
         trace.auth_ms = (time.perf_counter() - auth_started) * 1000
+    stored = {v for v in secrets.values() if isinstance(v, str) and v}
     options = {
         "timeout": datasource.timeout_seconds,
         "max_bytes": max_bytes,
         "pool": datasource.pool_key,
         "trace": trace,
         "fresh_connection": fresh_connection,
+        "redact": stored,
     }
     response = send(request, credentials=credentials, **options)
     if mode.token_bearing and not ephemeral_tokens and mode.is_expired(datasource, response):
-        from apps.datasources.models import TokenState
-
-        state = TokenState.objects.filter(datasource_id=datasource.pk).first()
-        if not mode.can_refresh(datasource, state):
-            mark_needs_attention(
-                datasource,
-                f"The upstream refused the token (HTTP {response.status_code}) and no way to "
-                "refresh it is configured.",
-            )
-            return response
-        token = token_refresh(datasource, stale=credentials.token)
-        credentials = mode.token_credentials(datasource, token)
-        response = send(request, credentials=credentials, **options)
-    response.sensitive = _sensitive_values(datasource, credentials)
+        retry = _credentials_after_refusal(datasource, mode, credentials, response.status_code)
+        if retry is not None:
+            credentials = retry
+            response = send(request, credentials=credentials, **options)
+    response.sensitive = stored | credentials.values()
     return response
 
 
-def _sensitive_values(datasource: Any, credentials: Credentials) -> set[str]:
-    values = {v for v in (datasource.secrets or {}).values() if isinstance(v, str)}
-    values.update(credentials.headers.values())
-    for value in credentials.headers.values():
-        values.update(value.split(" ", 1)[1:])  # the part after "Bearer " or "Basic "
-    values.update(v for _, v in credentials.params)
-    if credentials.token:
-        values.add(credentials.token)
-    return {v for v in values if v}
+def _credentials_after_refusal(
+    datasource: Any, mode: Any, used: Credentials, status_code: int
+) -> Credentials | None:
+    """New credentials to retry with once the upstream said the token expired, or None when
+    a retry cannot help."""
+    if refused_just_after_refresh(datasource, used.token):
+        # Refused moments after it was obtained: another refresh would not help (and would
+        # burn a rotating refresh token); the caller gets the upstream's answer as an error.
+        return None
+    from apps.datasources.models import TokenState
+
+    state = TokenState.objects.filter(datasource_id=datasource.pk).first()
+    if not mode.can_refresh(datasource, state):
+        mark_needs_attention(
+            datasource,
+            f"The upstream refused the token (HTTP {status_code}) and no way to refresh it "
+            "is configured.",
+        )
+        return None
+    token = token_refresh(datasource, stale=used.token)
+    return mode.token_credentials(datasource, token)

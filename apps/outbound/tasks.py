@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 
 from apps.outbound.errors import OutboundError
+from apps.outbound.oauth import oauth_grants_purge
 from apps.outbound.tokens import REFRESH_AHEAD, token_refresh, tokens_due_for_refresh
 
 logger = logging.getLogger("plugboard.tokens")
@@ -32,3 +33,9 @@ def refresh_datasource_token(datasource_id: str) -> None:
     except OutboundError as exc:
         # Recorded on the data source (needs_attention); the schedule retries later.
         logger.warning("scheduled token refresh of %s failed: %s", datasource_id, exc.code)
+
+
+@shared_task(ignore_result=True)
+def purge_oauth_grants() -> int:
+    """Delete authorization-code grants past their 10-minute lifetime."""
+    return oauth_grants_purge()

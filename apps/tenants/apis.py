@@ -5,6 +5,7 @@ from rest_framework import mixins, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.payloads import writable_part
 from apps.tenants.api import TenantScopedViewSet
 from apps.tenants.models import ApiKey
 from apps.tenants.serializers import (
@@ -13,6 +14,9 @@ from apps.tenants.serializers import (
     ApiKeyOutputSerializer,
 )
 from apps.tenants.services import api_key_create, api_key_revoke
+
+# Fields of a read that a client may send back unchanged.
+KEY_READ_ONLY = ("id", "prefix", "active", "created_at", "last_used_at", "revoked_at", "key")
 
 
 class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
@@ -23,7 +27,11 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
 
     @extend_schema(request=ApiKeyInputSerializer, responses={201: ApiKeyCreatedSerializer})
     def create(self, request: Request) -> Response:
-        data = ApiKeyInputSerializer(data=request.data)
+        body = request.data if isinstance(request.data, dict) else {}
+        writable = writable_part(
+            dict(body), writable=ApiKeyInputSerializer().fields, read_only=KEY_READ_ONLY
+        )
+        data = ApiKeyInputSerializer(data=writable)
         data.is_valid(raise_exception=True)
         key, raw = api_key_create(
             tenant=request.tenant,

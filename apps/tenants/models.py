@@ -6,6 +6,8 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
+from apps.core.stamps import StampedModel, tenant_stamp
+
 slug_validator = RegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$",
     "Use 1 to 50 lowercase letters, digits and hyphens, starting and ending with a letter or digit.",
@@ -13,7 +15,11 @@ slug_validator = RegexValidator(
 )
 
 
-class Tenant(models.Model):
+# Moved by any change to widget keys or items: the allowed origins of CORS preflights.
+WIDGET_ORIGINS_STAMP = "stamp:widget-origins"
+
+
+class Tenant(StampedModel):
     """An organisation using Plugboard. Everything a tenant owns is invisible to the others."""
 
     slug = models.CharField(max_length=50, unique=True, validators=[slug_validator])
@@ -25,6 +31,9 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def stamp_names(self) -> list[str]:
+        return [tenant_stamp(self.pk), WIDGET_ORIGINS_STAMP]
 
 
 class Role(models.TextChoices):
@@ -72,8 +81,11 @@ class ApiKeyScope(models.TextChoices):
     WIDGET = "widget", "Widget (options endpoint only, from allowed origins)"
 
 
-class ApiKey(TenantOwned):
+class ApiKey(StampedModel, TenantOwned):
     """A bearer key for the API. Only a hash is stored; the key itself is shown once."""
+
+    STAMP_EXEMPT_FIELDS = frozenset({"last_used_at"})
+    STAMP_FIELDS = ("tenant",)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=100)
@@ -97,6 +109,9 @@ class ApiKey(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.name} (pb_{self.prefix}_…)"
+
+    def stamp_names(self) -> list[str]:
+        return [tenant_stamp(self.tenant_id), WIDGET_ORIGINS_STAMP]
 
     @property
     def is_active(self) -> bool:

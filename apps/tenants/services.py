@@ -116,8 +116,7 @@ def api_key_create(
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
-        api_key.save(update_fields=["revoked_at"])
-        stamps.bump(stamps.tenant_stamp(api_key.tenant_id))
+        api_key.save(update_fields=["revoked_at"])  # moves the tenant's stamp (StampedModel)
     return api_key
 
 
@@ -179,7 +178,7 @@ def api_key_authenticate(*, raw: str, verify: bool = True) -> ApiKey | None:
         return None
     # The stamp is read before the row that is remembered: a revocation in between makes the
     # memory look stale rather than fresh.
-    stamp_before = stamps.read(stamps.tenant_stamp(key.tenant_id))
+    stamp_before = stamps.current(stamps.tenant_stamp(key.tenant_id))
     if stamp_before is not None:
         key = ApiKey.objects.select_related("tenant").filter(pk=key.pk).first()
     if key is None or not key.is_active or not key_matches(raw, key.key_hash):

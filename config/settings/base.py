@@ -42,6 +42,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.core.middleware.ApplicationErrorPageMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -207,5 +208,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # urllib3's debug lines carry request paths and queries, where credentials may ride;
+        # the outbound client logs every call itself, with secrets masked.
+        "urllib3": {"level": "INFO"},
     },
 }

@@ -335,15 +335,17 @@ def test_the_schema_has_an_example_per_auth_mode(client, db):
 
 @pytest.mark.django_db(transaction=True)
 def test_authorization_code_through_the_api_and_its_connect_url(acme, upstream, oauth, client):
-    from tests.outbound.oauth_helpers import consent
+    from tests.outbound.oauth_helpers import consent, start_connect
 
     created = create(acme.api(), write_shape("oauth2_authorization_code", upstream, oauth))
     assert acme.api().post(f"/api/v1/datasources/{created['id']}/test/").json()["ok"] is False
 
     # The one step that needs a person: open connect_url in a browser and grant access.
     client.force_login(acme.owner)
-    start = client.get(created["auth"]["connect_url"].replace("http://testserver", ""))
-    callback = consent(start.headers["Location"], oauth.ca_pem)
+    authorize_url = start_connect(
+        client, created["auth"]["connect_url"].replace("http://testserver", "")
+    )
+    callback = consent(authorize_url, oauth.ca_pem)
     assert client.get(callback.replace("http://testserver", "")).status_code == 302
 
     read = acme.api().get(f"/api/v1/datasources/{created['id']}/").json()

@@ -379,7 +379,7 @@ def test_other_origins_are_refused_without_cors(widget_key, projects):
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
-def test_the_preflight_is_answered_for_allowed_origins_only(widget_key, client):
+def test_the_preflight_is_answered_for_allowed_origins_only(widget_key, projects, client):
     allowed = client.options(
         OPTIONS.format("project"),
         HTTP_ORIGIN="https://intranet.example",

@@ -36,7 +36,7 @@ def test_a_failed_save_keeps_what_was_typed(owner, acme, source):
     response = owner.post("/t/acme/items/new/", form(source, path="https://evil.example/x"))
     assert response.status_code == 400
     page = response.content.decode()
-    assert "relative to the data source" in page
+    assert "relative to the base URL" in page
     assert 'value="https://evil.example/x"' in page and 'value="{key} – {fields.summary}"' in page
 
 

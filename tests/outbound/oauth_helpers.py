@@ -38,11 +38,26 @@ def consent(authorize_url: str, ca_pem, username: str = USER[0], password: str =
     return response.headers["Location"]
 
 
+def start_connect(client, connect_path: str) -> str:
+    """Open the connect page as a browser would and press its button (a POST with the page's
+    CSRF token); returns the provider's authorization URL."""
+    page = client.get(connect_path)
+    assert page.status_code == 200, page.content[:300]
+    html = page.content.decode()
+    assert 'id="connect-form"' in html
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+    start = client.post(connect_path, {"csrfmiddlewaretoken": token})
+    assert start.status_code == 302, start.content[:300]
+    return start.headers["Location"]
+
+
+def connect_path(datasource) -> str:
+    return f"/t/{datasource.tenant.slug}/datasources/{datasource.pk}/connect/"
+
+
 def connect(client, datasource, oauth) -> str:
     """Run the whole authorization-code flow for ``datasource``; returns the authorize URL."""
-    start = client.get(f"/t/{datasource.tenant.slug}/datasources/{datasource.pk}/connect/")
-    assert start.status_code == 302, start.content[:300]
-    authorize_url = start.headers["Location"]
+    authorize_url = start_connect(client, connect_path(datasource))
     callback = consent(authorize_url, oauth.ca_pem)
     assert callback.startswith("http://testserver/oauth/callback/")
     done = client.get(callback.replace("http://testserver", ""))

@@ -64,9 +64,18 @@ def test_client_credentials_request_follows_rfc_6749(cc_source):
     assert responses.calls[1].request.headers["Authorization"] == "Bearer t1"
 
 
+def stored_token(datasource, value, *, age=timedelta(minutes=10), lifetime=timedelta(hours=1)):
+    """A token obtained ``age`` ago, living ``lifetime``."""
+    obtained = timezone.now() - age
+    return TokenState.objects.create(
+        datasource=datasource, access_token=value, obtained_at=obtained,
+        expires_at=obtained + lifetime,
+    )  # fmt: skip
+
+
 @responses.activate
 def test_an_expired_rule_on_the_body_triggers_a_refresh_whatever_the_status(cc_source):
-    responses.post(TOKEN_URL, json=token_reply("t1"))
+    stored_token(cc_source, "t1")
     responses.post(TOKEN_URL, json=token_reply("t2"))
     responses.get(f"{API}/items", json={"error": {"code": "token_expired"}}, status=200)
     responses.get(f"{API}/items", json=[{"id": 1}], status=200)
@@ -74,20 +83,28 @@ def test_an_expired_rule_on_the_body_triggers_a_refresh_whatever_the_status(cc_s
     response = datasource_request(cc_source, path="/items")
 
     assert response.json() == [{"id": 1}]
-    assert [c.request.url for c in responses.calls].count(TOKEN_URL) == 2
-    assert responses.calls[3].request.headers["Authorization"] == "Bearer t2"
+    assert [c.request.url for c in responses.calls].count(TOKEN_URL) == 1
+    assert responses.calls[0].request.headers["Authorization"] == "Bearer t1"
+    assert responses.calls[2].request.headers["Authorization"] == "Bearer t2"
 
 
 @responses.activate
-def test_only_one_retry_after_a_refresh(cc_source):
-    responses.post(TOKEN_URL, json=token_reply("t1"))
+def test_only_one_retry_after_a_refresh_and_no_refresh_storm(cc_source):
+    stored_token(cc_source, "t1")
     responses.post(TOKEN_URL, json=token_reply("t2"))
+    responses.post(TOKEN_URL, json=token_reply("t3"))
     responses.get(f"{API}/items", status=401)
 
-    response = datasource_request(cc_source, path="/items")
+    first = datasource_request(cc_source, path="/items")
+    assert first.status_code == 401
+    assert len(responses.calls) == 3  # call, token, retry; no loop
 
-    assert response.status_code == 401
-    assert len(responses.calls) == 4  # token, call, token, retry; no loop
+    # t2 was obtained a moment ago: the upstream refusing it again is its answer, not a reason
+    # to refresh (and rotate) once more.
+    for _ in range(3):
+        assert datasource_request(cc_source, path="/items").status_code == 401
+    urls = [c.request.url for c in responses.calls]
+    assert urls.count(TOKEN_URL) == 1 and len(urls) == 6
 
 
 @responses.activate
@@ -131,10 +148,18 @@ def test_a_token_valid_for_longer_than_the_skew_is_reused(cc_source):
 
 @responses.activate
 def test_a_token_about_to_expire_is_refreshed_before_use(cc_source):
-    responses.post(TOKEN_URL, json=token_reply("t1", expires_in=30))  # inside the 60 s skew
+    responses.post(TOKEN_URL, json=token_reply("t1", expires_in=20))
     responses.post(TOKEN_URL, json=token_reply("t2", expires_in=3600))
     assert token_current(cc_source) == "t1"
+    assert token_current(cc_source) == "t1"  # a 20 s token is reused, not refetched per call
+    # 16 s later only 4 s are left, less than a quarter of its lifetime: replaced before use.
+    state = TokenState.objects.get(datasource=cc_source)
+    TokenState.objects.filter(pk=state.pk).update(
+        obtained_at=state.obtained_at - timedelta(seconds=16),
+        expires_at=state.expires_at - timedelta(seconds=16),
+    )
     assert token_current(cc_source) == "t2"
+    assert [c.request.url for c in responses.calls].count(TOKEN_URL) == 2
 
 
 @responses.activate

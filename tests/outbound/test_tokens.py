@@ -14,7 +14,7 @@ from apps.outbound.errors import TokenRefreshFailed
 from apps.outbound.service import datasource_request
 from apps.outbound.tasks import refresh_expiring_tokens
 from tests.factories import DataSourceFactory
-from tests.outbound.oauth_helpers import connect, consent
+from tests.outbound.oauth_helpers import connect, connect_path, consent, start_connect
 from tests.support.concurrency import run_together
 from tests.support.servers import OAUTH_IP
 from tests.support.worker import wait_until
@@ -79,8 +79,8 @@ def test_authorization_code_with_pkce_connects_and_calls(client, acme, oauth, co
 def test_the_state_is_single_use(client, acme, oauth, code_source):
     client.force_login(acme.owner)
     ds = code_source()
-    start = client.get(f"/t/acme/datasources/{ds.pk}/connect/")
-    callback = consent(start.headers["Location"], oauth.ca_pem).replace("http://testserver", "")
+    authorize_url = start_connect(client, connect_path(ds))
+    callback = consent(authorize_url, oauth.ca_pem).replace("http://testserver", "")
 
     assert client.get(callback).status_code == 302
     replay = client.get(callback)
@@ -94,8 +94,8 @@ def test_the_state_is_bound_to_the_user_who_started(client, acme, oauth, code_so
 
     client.force_login(acme.owner)
     ds = code_source()
-    start = client.get(f"/t/acme/datasources/{ds.pk}/connect/")
-    callback = consent(start.headers["Location"], oauth.ca_pem).replace("http://testserver", "")
+    authorize_url = start_connect(client, connect_path(ds))
+    callback = consent(authorize_url, oauth.ca_pem).replace("http://testserver", "")
     mallory = UserFactory(username="mallory")
     MembershipFactory(user=mallory, tenant=acme.tenant, role="admin")
 
@@ -110,8 +110,8 @@ def test_the_state_is_bound_to_the_user_who_started(client, acme, oauth, code_so
 def test_the_state_is_bound_to_the_tenant_membership(client, acme, oauth, code_source):
     client.force_login(acme.owner)
     ds = code_source()
-    start = client.get(f"/t/acme/datasources/{ds.pk}/connect/")
-    callback = consent(start.headers["Location"], oauth.ca_pem).replace("http://testserver", "")
+    authorize_url = start_connect(client, connect_path(ds))
+    callback = consent(authorize_url, oauth.ca_pem).replace("http://testserver", "")
     acme.owner.memberships.all().delete()
 
     response = client.get(callback)
@@ -130,8 +130,12 @@ def test_an_unknown_state_is_refused(client, acme):
 def test_connect_of_another_tenants_data_source_is_404(client, acme, globex, oauth, code_source):
     ds = code_source()
     client.force_login(globex.owner)
-    assert client.get(f"/t/acme/datasources/{ds.pk}/connect/").status_code == 404
-    assert client.get(f"/t/globex/datasources/{ds.pk}/connect/").status_code == 404
+    for path in (
+        f"/t/acme/datasources/{ds.pk}/connect/",
+        f"/t/globex/datasources/{ds.pk}/connect/",
+    ):
+        assert client.get(path).status_code == 404
+        assert client.post(path).status_code == 404
 
 
 def test_an_expiring_token_is_refreshed_and_the_refresh_token_rotates(connected, oauth):
@@ -157,9 +161,18 @@ def test_an_expiring_token_is_refreshed_and_the_refresh_token_rotates(connected,
     assert reuse.status_code == 400
 
 
+def backdate(ds, by: timedelta) -> None:
+    """As if the stored token had been obtained ``by`` earlier (its expiry moves with it)."""
+    state = TokenState.objects.get(datasource=ds)
+    TokenState.objects.filter(pk=state.pk).update(
+        obtained_at=state.obtained_at - by, expires_at=state.expires_at - by
+    )
+
+
 def test_a_401_causes_one_refresh_and_one_retry(connected, oauth):
+    backdate(connected, timedelta(minutes=10))  # a token we still think valid...
     state = TokenState.objects.get(datasource=connected)
-    oauth.call("/_test/expire", {"token": state.access_token})  # the provider now says 401
+    oauth.call("/_test/expire", {"token": state.access_token})  # ...that the provider refuses
     refreshes = oauth.stats()["grant:refresh_token"]
 
     response = datasource_request(connected, path="/hello")
@@ -169,6 +182,7 @@ def test_a_401_causes_one_refresh_and_one_retry(connected, oauth):
 
 
 def test_a_custom_expired_rule_is_honoured(connected, oauth):
+    backdate(connected, timedelta(minutes=10))
     connected.auth_config = {**connected.auth_config, "expired_when": {"status_codes": [403]}}
     connected.save()
     state = TokenState.objects.get(datasource=connected)
@@ -209,9 +223,7 @@ def test_a_failed_refresh_keeps_the_stored_credential(connected, oauth):
 
 
 def test_celery_messages_carry_ids_never_secrets(connected, monkeypatch):
-    TokenState.objects.filter(datasource=connected).update(
-        expires_at=timezone.now() + timedelta(minutes=2)
-    )
+    backdate(connected, timedelta(minutes=58))  # an hour's token with 2 minutes left
     published = []
 
     def capture(body=None, headers=None, **kwargs):
@@ -239,9 +251,7 @@ def test_the_schedule_refreshes_tokens_ahead_of_expiry_in_a_real_worker(
     client.force_login(acme.owner)
     ds = code_source(host=OAUTH_IP)  # the worker process resolves no test names
     connect(client, ds, oauth)
-    TokenState.objects.filter(datasource=ds).update(
-        expires_at=timezone.now() + timedelta(minutes=2)
-    )
+    backdate(ds, timedelta(minutes=58))  # an hour's token with 2 minutes left
     old = TokenState.objects.get(datasource=ds).access_token
 
     refresh_expiring_tokens.delay()
@@ -250,3 +260,66 @@ def test_the_schedule_refreshes_tokens_ahead_of_expiry_in_a_real_worker(
     state = TokenState.objects.get(datasource=ds)
     assert state.expires_at > timezone.now() + timedelta(minutes=30)
     assert "refresh_datasource_token" in celery_worker.log()
+
+
+def test_opening_the_connect_url_starts_nothing_and_offers_to_continue(client, acme, code_source):
+    from apps.datasources.models import OAuthGrant
+
+    client.force_login(acme.owner)
+    ds = code_source()
+    page = client.get(connect_path(ds))
+
+    assert page.status_code == 200
+    assert 'id="connect-form"' in page.content.decode() and 'method="post"' in page.content.decode()
+    assert not OAuthGrant.objects.exists()
+
+
+def test_starting_a_grant_needs_a_post_with_the_csrf_token(acme, code_source):
+    from django.test import Client
+
+    from apps.datasources.models import OAuthGrant
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(acme.owner)
+    ds = code_source()
+
+    assert browser.post(connect_path(ds)).status_code == 403  # a cross-site form
+    assert not OAuthGrant.objects.exists()
+    assert start_connect(browser, connect_path(ds)).startswith("https://oauth.test:")
+    assert OAuthGrant.objects.count() == 1
+
+
+def test_another_user_cannot_use_up_someone_elses_grant(client, acme, oauth, code_source):
+    from tests.factories import MembershipFactory, UserFactory
+
+    client.force_login(acme.owner)
+    ds = code_source()
+    callback = consent(start_connect(client, connect_path(ds)), oauth.ca_pem)
+    callback = callback.replace("http://testserver", "")
+    mallory = UserFactory(username="mallory")
+    MembershipFactory(user=mallory, tenant=acme.tenant, role="admin")
+    client.force_login(mallory)
+    assert client.get(callback).status_code == 400
+
+    client.force_login(acme.owner)
+    assert client.get(callback).status_code == 302  # the grant was not burnt
+    assert TokenState.objects.get(datasource=ds).access_token
+
+
+def test_stale_grants_are_purged_on_a_schedule(client, acme, code_source):
+    from django.conf import settings
+
+    from apps.datasources.models import OAuthGrant
+    from apps.outbound.tasks import purge_oauth_grants
+
+    client.force_login(acme.owner)
+    ds = code_source()
+    for _ in range(3):
+        start_connect(client, connect_path(ds))
+    old = list(OAuthGrant.objects.values_list("pk", flat=True)[:2])
+    OAuthGrant.objects.filter(pk__in=old).update(created_at=timezone.now() - timedelta(minutes=11))
+
+    assert purge_oauth_grants() == 2
+    assert OAuthGrant.objects.count() == 1
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "apps.outbound.tasks.purge_oauth_grants" in tasks

@@ -3,12 +3,14 @@ from, counters of calls, a switch to make answers fail, a gzip bomb...)."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import io
 import json
+import re
 import threading
 import time
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote, quote_plus
 
 from httpbin import app as httpbin_app
 
@@ -51,6 +53,29 @@ def _json(start_response, document, status="200 OK", headers=()):
 def _count(name: str) -> None:
     with _lock:
         _counts[name] = _counts.get(name, 0) + 1
+
+
+def _credential_echoes(environ) -> list[dict]:
+    """The credentials a request carried, echoed back in the encodings APIs commonly use."""
+    found = {"authorization": environ.get("HTTP_AUTHORIZATION", ""),
+             "api_key": environ.get("HTTP_X_API_KEY", "")}  # fmt: skip
+    if found["authorization"].startswith("Basic "):
+        pair = base64.b64decode(found["authorization"][6:]).decode()
+        found["password"] = pair.split(":", 1)[1]
+    elements = []
+    for name, value in found.items():
+        if not value:
+            continue
+        forms = {
+            "raw": value,
+            "percent": quote(value, safe=""),
+            "percent-lower": re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), quote(value, safe="")),
+            "form": quote_plus(value),
+            "json": json.dumps(value),
+            "base64": base64.b64encode(value.encode()).decode(),
+        }  # fmt: skip
+        elements += [{"id": f"{name}-{form}", "echo": echo} for form, echo in forms.items()]
+    return elements
 
 
 def app(environ, start_response):
@@ -96,7 +121,9 @@ def app(environ, start_response):
             return _json(
                 start_response, {"data": {"items": ISSUES.get(query.get("project", ""), [])}}
             )
-        if name.startswith("echo"):
+        if name == "echo-credential":
+            return _json(start_response, _credential_echoes(environ))
+        if name.startswith("echo") or name.endswith("/echo"):
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length).decode() if length else ""
             return _json(start_response, [{

@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 
 from apps.outbound.auth.base import AuthMode, FieldSpec
 from apps.outbound.client import Credentials, OutboundRequest
-from apps.outbound.headers import validate_header_name
+from apps.outbound.headers import validate_header_name, validate_header_value
 
 
 class ApiKeyAuth(AuthMode):
@@ -24,6 +24,11 @@ class ApiKeyAuth(AuthMode):
                 validate_header_name(config.get("name", ""), allow_authorization=True)
             except ValidationError as exc:
                 raise ValidationError({"name": exc.messages}) from exc
+            if secrets.get("value"):
+                try:
+                    validate_header_value(secrets["value"], what="The key")
+                except ValidationError as exc:
+                    raise ValidationError({"value": exc.messages}) from exc
 
     def describe(self, datasource) -> str:
         where = datasource.auth_config.get("in", "header")

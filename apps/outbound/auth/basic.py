@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import base64
 
+from django.core.exceptions import ValidationError
+
 from apps.outbound.auth.base import AuthMode, FieldSpec
 from apps.outbound.client import Credentials, OutboundRequest
 
@@ -14,6 +16,12 @@ class BasicAuth(AuthMode):
         FieldSpec("password", "Password", secret=True, required=True),
     )
     example = {"mode": "basic", "username": "elements", "password": "connect"}
+
+    def validate(self, config, secrets) -> None:
+        super().validate(config, secrets)
+        if ":" in (config.get("username") or ""):
+            # Reference: https://datatracker.ietf.org/doc/html/rfc7617#section-2
+            raise ValidationError({"username": "A user name for Basic auth cannot contain ':'."})
 
     def describe(self, datasource) -> str:
         return f"Basic auth as {datasource.auth_config.get('username', '')}"

@@ -16,7 +16,12 @@ from apps.outbound.client import (
     join_url,
     send,
 )
-from apps.outbound.headers import validate_header_name
+from apps.outbound.headers import (
+    header_value_problem,
+    validate_header_name,
+    validate_header_value,
+)
+from apps.outbound.policy import is_absolute_url, relative_path_problem
 from apps.outbound.urls import validate_https_url
 
 REFRESH_CONFIG_KEYS = (
@@ -74,6 +79,16 @@ class TokenAuth(AuthMode):
                 )
             except ValidationError as exc:
                 raise ValidationError({"header_name": exc.messages}) from exc
+            scheme = config.get("scheme", "Bearer") or ""
+            if header_value_problem(scheme) or " " in scheme:
+                raise ValidationError(
+                    {"scheme": "The scheme is one word without spaces or control characters."}
+                )
+            if secrets.get("token"):
+                try:
+                    validate_header_value(secrets["token"], what="The token")
+                except ValidationError as exc:
+                    raise ValidationError({"token": exc.messages}) from exc
         elif not config.get("param_name"):
             raise ValidationError(
                 {"param_name": "Name the query parameter that carries the token."}
@@ -96,8 +111,12 @@ class TokenAuth(AuthMode):
         path = recipe.get("path") or ""
         if not path:
             raise ValidationError({"refresh.path": "Give the token endpoint's path or URL."})
-        if "://" in path:
-            validate_https_url(path, "refresh.path")
+        # Checked as it will be sent, with placeholder values in place of the placeholders.
+        sample = templating.render_path(path, dict.fromkeys(templating.RECIPE_VARIABLES, "x"))
+        if is_absolute_url(path):
+            validate_https_url(sample, "refresh.path")
+        elif problem := relative_path_problem(sample):
+            raise ValidationError({"refresh.path": problem})
         if recipe.get("media_type", "json") not in ("json", "form"):
             raise ValidationError({"refresh.media_type": "Use json or form."})
         templating.check_template(path, "refresh.path")
@@ -120,7 +139,7 @@ class TokenAuth(AuthMode):
 
     def secret_hosts(self, config: dict[str, Any]) -> list[str]:
         path = (config.get("refresh") or {}).get("path") or ""
-        return [path] if "://" in path else []
+        return [path] if is_absolute_url(path) else []
 
     def describe(self, datasource) -> str:
         refresh = " with refresh" if datasource.auth_config.get("refresh") else ""
@@ -153,7 +172,7 @@ class TokenAuth(AuthMode):
             "token": (state.access_token if state else None) or secrets.get("token", ""),
         }
         path = templating.render_path(recipe["path"], values)
-        url = path if "://" in path else join_url(datasource.base_url, path)
+        url = path if is_absolute_url(recipe["path"]) else join_url(datasource.base_url, path)
         media_type = recipe.get("media_type", "json")
         headers = {"Accept": "application/json"}
         sensitive = {
@@ -176,6 +195,7 @@ class TokenAuth(AuthMode):
             pool=datasource.pool_key,
             credentials=Credentials(headers=sensitive),
             follow_redirects=False,  # the recipe's secrets go to the named endpoint only
+            redact=[v for v in values.values() if v],
         )
         return parse_token_response(
             response,

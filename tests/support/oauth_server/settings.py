@@ -51,12 +51,21 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGIN_URL = "/accounts/login/"
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
+
+
+def _token_lifetime(request):
+    from tests.support.oauth_server.views import token_lifetime
+
+    return token_lifetime(request)
+
+
 OAUTH2_PROVIDER = {
     "SCOPES": {"read": "Read", "write": "Write"},
     "PKCE_REQUIRED": True,
     "ROTATE_REFRESH_TOKEN": True,
     "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
-    "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
+    # Per client, settable by the tests (tests.support.oauth_server.views.lifetime).
+    "ACCESS_TOKEN_EXPIRE_SECONDS": _token_lifetime,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False}

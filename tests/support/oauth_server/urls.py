@@ -11,4 +11,5 @@ urlpatterns = [
     path("_test/expire", views.expire),
     path("_test/revoke-refresh", views.revoke_refresh),
     path("_test/redirect-uris", views.redirect_uris),
+    path("_test/lifetime", views.lifetime),
 ]

@@ -92,3 +92,25 @@ def redirect_uris(request):
     app.redirect_uris = " ".join(sorted(uris))
     app.save()
     return HttpResponse(status=204)
+
+
+def token_lifetime(request) -> int:
+    """ACCESS_TOKEN_EXPIRE_SECONDS: per client, as set through the lifetime hook (else 3600)."""
+    client_id = getattr(request, "client_id", None) or getattr(
+        getattr(request, "client", None), "client_id", ""
+    )
+    return _counter(f"lifetime:{client_id}") or 3600
+
+
+@csrf_exempt
+def lifetime(request):
+    """Test hook: issue tokens living ``seconds`` to ``client_id`` (0 restores 3600)."""
+    body = json.loads(request.body)
+    name = f"lifetime:{body['client_id']}"
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER)")
+        cursor.execute(
+            "INSERT INTO counters (name, n) VALUES (%s, %s) ON CONFLICT(name) DO UPDATE SET n = %s",
+            [name, int(body["seconds"]), int(body["seconds"])],
+        )
+    return JsonResponse({"client_id": body["client_id"], "seconds": int(body["seconds"])})

@@ -1,0 +1,27 @@
+"""What a client writes: the fields it may set, and the read-only fields of the resource's own
+representation, which a client that read the resource may send back unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+
+def writable_part(
+    data: dict[str, Any], *, writable: Collection[str], read_only: Collection[str]
+) -> dict[str, Any]:
+    """``data`` without the representation's read-only fields; any other unknown field is
+    refused, so a typo never passes silently."""
+    unknown = sorted(set(data) - set(writable) - set(read_only))
+    if unknown:
+        raise ValidationError(
+            {
+                name: ValidationError(
+                    f"{name!r} is not a field of this resource.", code="unknown_field"
+                )
+                for name in unknown
+            }
+        )
+    return {name: value for name, value in data.items() if name in writable}
