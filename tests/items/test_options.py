@@ -83,6 +83,23 @@ def test_a_bad_filter_is_a_400_naming_the_position(acme, projects):
     assert error["code"] == "invalid_filter" and error["details"] == {"position": 11}
 
 
+def test_filters_take_the_reference_grammar_and_refuse_past_their_bounds(acme, projects):
+    api = acme.api()
+    spelled = get(api, "project", filter="issues > 5 and active==true or name=lk='web*'").json()
+    assert [o["value"] for o in spelled["options"]] == ["PB", "WEB"]
+
+    for expression, position in (
+        ("name=lk=" + "*" * 1993, 2001),  # 2,001 characters
+        ("(" * 21 + "issues>5" + ")" * 21, 21),  # 21 groups deep
+        ("name==a~b", 8),  # reserved, unquoted
+    ):
+        response = get(api, "project", filter=expression)
+        assert response.status_code == 400
+        error = response.json()["error"]
+        assert error["code"] == "invalid_filter" and error["details"] == {"position": position}
+        assert f"position {position}" in error["message"]
+
+
 def test_a_bad_limit_is_a_400(acme, projects):
     assert get(acme.api(), "project", limit="0").json()["error"]["code"] == "invalid_limit"
     assert get(acme.api(), "project", limit="x").status_code == 400
