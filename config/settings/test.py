@@ -23,6 +23,7 @@ DATABASES = {
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["TEST"] = {"NAME": f"test_plugboard_{RUN_TAG}"}
 
+# Redis DB 13 on the same server belongs to the production install test (tests/deploy/).
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/15")
 CACHES = {
     "default": {
