@@ -1,13 +1,18 @@
 """The widget in headless Chromium, embedded in a plain HTML page served from another origin:
 dependent fields reload, typing filters, everything works by keyboard, CORS only for the
-widget key's origins."""
+widget key's origins; the open list overlays the page whatever clips the field; the widget runs
+under a strict Content-Security-Policy."""
 
 import functools
 import http.server
+import json
 import threading
+from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
+from apps.items.services import item_create
 from apps.tenants.services import api_key_create
 from tests.support.browser import log_in
 
@@ -32,10 +37,59 @@ PAGE = """<!doctype html>
 </body></html>"""
 
 
+# Fields whose rows clip what overflows them (as the Django admin's .form-row does), one of
+# them in a bar fixed at the bottom of the viewport; no inline style, so that a strict CSP holds.
+CLIPPED_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Order form</title>
+<link rel="stylesheet" href="page.css"></head>
+<body>
+  <h1>New order</h1>
+  <div class="row"><label for="pick">Pick</label>
+    <select id="pick" name="pick" data-plugboard-item="many" data-plugboard-api="{api}"
+            data-plugboard-key="{key}"></select></div>
+  <div class="tall"></div>
+  <div class="row bottom"><label for="low">Low</label>
+    <select id="low" name="low" data-plugboard-item="many" data-plugboard-api="{api}"
+            data-plugboard-key="{key}"></select></div>
+  <script src="{widget}" defer></script>
+</body></html>"""
+PAGE_CSS = """
+.row { overflow: hidden; height: 2.5em; padding: 4px; border: 1px solid #ccc; }
+.tall { height: 150vh; }
+.bottom { position: fixed; left: 8px; right: 8px; bottom: 8px; background: #fff; }
+"""
+
+# Every corner of the element (inset by 2 px) shows the element itself: nothing clips or
+# covers it. Returns what is wrong, if anything.
+UNCOVERED_CORNERS = """list => {
+  const r = list.getBoundingClientRect();
+  if (r.width < 40 || r.height < 40) return [`too small: ${r.width}x${r.height}`];
+  const corners = [[r.left + 2, r.top + 2], [r.right - 2, r.top + 2],
+                   [r.left + 2, r.bottom - 2], [r.right - 2, r.bottom - 2]];
+  return corners.map(([x, y]) => [x, y, document.elementFromPoint(x, y)])
+    .filter(([x, y, found]) => !(found && list.contains(found)))
+    .map(([x, y, found]) => `${x},${y} shows ${found ? found.outerHTML.slice(0, 80) : "nothing"}`);
+}"""
+
+
+class StaticHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder; ``_headers.json`` there maps a path ("/form.html") to extra headers."""
+
+    def end_headers(self):
+        extra = Path(self.directory) / "_headers.json"
+        if extra.exists():
+            for name, value in json.loads(extra.read_text()).get(self.path, {}).items():
+                self.send_header(name, value)
+        super().end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
 @pytest.fixture
 def other_origin(tmp_path):
     """A static web server on another origin than Plugboard's, stopped after the test."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler = functools.partial(StaticHandler, directory=str(tmp_path))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -46,14 +100,18 @@ def other_origin(tmp_path):
         server.server_close()
 
 
-def embed(folder, origin, live_server, key):
+def embed(folder, origin, live_server, key, template=PAGE, headers=None):
+    """Writes the third-party page (and its stylesheet) and returns its address; ``headers``
+    are sent with the page."""
     (folder / "form.html").write_text(
-        PAGE.format(
+        template.format(
             api=f"{live_server.url}/api/v1",
             key=key,
             widget=f"{live_server.url}/static/plugboard/widget.js",
         )
     )
+    (folder / "page.css").write_text(PAGE_CSS)
+    (folder / "_headers.json").write_text(json.dumps({"/form.html": headers or {}}))
     return f"{origin}/form.html"
 
 
@@ -206,3 +264,151 @@ def test_an_admin_creates_an_item_and_previews_it_in_the_browser(live_server, pa
     page.get_by_role("combobox").press("ArrowDown")
     page.get_by_role("combobox").press("Enter")
     assert page.locator("#demo-value").inner_text() == "OPS-1"
+
+
+@pytest.fixture
+def many(acme, source):
+    """An item with 40 options, more than the open list shows at once."""
+    return item_create(tenant=acme.tenant, data={
+        "key": "many", "name": "Many", "datasource": str(source.pk),
+        "path": "/_test/data/many?n=40", "value": "{id}", "label": "{name}",
+    })  # fmt: skip
+
+
+VIEWPORTS = [{"width": 1280, "height": 720}, {"width": 390, "height": 844}]
+
+
+def wait_for_status(page, select_id, text):
+    expect(status_of(page, select_id)).to_have_text(text, timeout=15_000)
+
+
+def listbox_of(page, combo):
+    return page.locator(f"#{combo.get_attribute('aria-controls')}")
+
+
+def box(locator):
+    return locator.evaluate(
+        "e => { const r = e.getBoundingClientRect();"
+        " return {top: r.top, bottom: r.bottom, left: r.left, right: r.right}; }"
+    )
+
+
+def assert_list_overlays(page, select_id):
+    """Opened by keyboard, then by mouse, the list shows whole, as wide as the field."""
+    combo = combobox(page, select_id)
+    listbox = listbox_of(page, combo)
+    combo.focus()
+    page.keyboard.press("ArrowDown")
+    assert listbox.is_visible()
+    assert listbox.evaluate(UNCOVERED_CORNERS) == []
+    field, shown = box(combo), box(listbox)
+    assert abs((shown["right"] - shown["left"]) - (field["right"] - field["left"])) < 1
+    page.keyboard.press("Escape")
+    assert listbox.is_hidden()
+    page.locator(f"#{select_id} + .pbw .pbw-toggle").click()
+    assert listbox.is_visible()
+    assert listbox.evaluate(UNCOVERED_CORNERS) == []
+    page.keyboard.press("Escape")
+
+
+def assert_arrows_keep_the_field_in_place(page, select_id):
+    """Arrowing through the options scrolls the list only: the field stays where it was."""
+    combo = combobox(page, select_id)
+    combo.focus()
+    before = box(combo)
+    for _ in range(30):
+        page.keyboard.press("ArrowDown")
+    assert box(combo) == before
+    assert before["top"] >= 0 and before["bottom"] <= page.viewport_size["height"]
+    active = page.locator(f"#{combo.get_attribute('aria-activedescendant')}")
+    assert active.inner_text() == "Option 29"
+    shown, option = box(listbox_of(page, combo)), box(active)
+    assert shown["top"] <= option["top"] and option["bottom"] <= shown["bottom"]
+    page.keyboard.press("Escape")
+
+
+def test_the_open_list_overlays_the_demo_page(live_server, page, acme, many):
+    log_in(page, live_server, acme.owner)
+    page.goto(f"{live_server.url}/t/acme/items/many/demo/")
+    wait_for_status(page, "demo-field", "40 options")
+    for viewport in VIEWPORTS:
+        page.set_viewport_size(viewport)
+        assert_list_overlays(page, "demo-field")
+        assert_arrows_keep_the_field_in_place(page, "demo-field")
+
+
+def test_the_open_list_overlays_a_page_that_clips_the_field(
+    page, live_server, acme, many, other_origin
+):
+    folder, origin = other_origin
+    _, key = api_key_create(tenant=acme.tenant, scope="widget", origins=[origin])
+    page.goto(embed(folder, origin, live_server, key, CLIPPED_PAGE))
+    wait_for_status(page, "pick", "40 options")
+    wait_for_status(page, "low", "40 options")
+    for viewport in VIEWPORTS:
+        page.set_viewport_size(viewport)
+        page.evaluate("window.scrollTo(0, 0)")
+        assert_list_overlays(page, "pick")
+        assert_arrows_keep_the_field_in_place(page, "pick")
+        # At the bottom of the viewport the list opens above the field.
+        assert_list_overlays(page, "low")
+        low = combobox(page, "low")
+        low.focus()
+        page.keyboard.press("ArrowDown")
+        assert box(listbox_of(page, low))["bottom"] <= box(low)["top"]
+        page.keyboard.press("Escape")
+
+    # The open list follows its field when the page scrolls.
+    pick = combobox(page, "pick")
+    pick.focus()
+    page.keyboard.press("ArrowDown")
+    page.evaluate("window.scrollBy(0, 30)")
+    page.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+    gap = box(listbox_of(page, pick))["top"] - box(pick)["bottom"]
+    assert 0 <= gap <= 4
+
+
+def test_the_caret_is_centred_on_the_field(page, live_server, acme, many, other_origin):
+    folder, origin = other_origin
+    _, key = api_key_create(tenant=acme.tenant, scope="widget", origins=[origin])
+    page.goto(embed(folder, origin, live_server, key, CLIPPED_PAGE))
+    wait_for_status(page, "pick", "40 options")
+    field, caret = box(combobox(page, "pick")), box(page.locator("#pick + .pbw .pbw-toggle"))
+    assert abs((field["top"] + field["bottom"]) / 2 - (caret["top"] + caret["bottom"]) / 2) <= 1
+
+
+def test_the_widget_runs_under_a_strict_csp(page, live_server, acme, many, other_origin):
+    folder, origin = other_origin
+    _, key = api_key_create(tenant=acme.tenant, scope="widget", origins=[origin])
+    plugboard = live_server.url
+    csp = (
+        f"default-src 'none'; script-src {plugboard}; style-src 'self' {plugboard}; "
+        f"connect-src {plugboard}"
+    )
+    complaints = []
+    page.on(
+        "console",
+        lambda message: (
+            "Content Security Policy" in message.text and complaints.append(message.text)
+        ),
+    )
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', event => (window.violations ||= [])"
+        ".push(event.violatedDirective + ' ' + event.blockedURI));"
+    )
+    page.goto(
+        embed(folder, origin, live_server, key, CLIPPED_PAGE, {"Content-Security-Policy": csp})
+    )
+    wait_for_status(page, "pick", "40 options")
+    combo = combobox(page, "pick")
+    combo.focus()
+    page.keyboard.press("ArrowDown")
+    listbox = listbox_of(page, combo)
+    assert listbox.evaluate("list => getComputedStyle(list).position") in ("absolute", "fixed")
+    assert listbox.evaluate(UNCOVERED_CORNERS) == []
+    # The select stays in the form but out of sight, hidden by the widget's stylesheet.
+    assert page.locator("#pick").evaluate("select => select.getBoundingClientRect().width") <= 1
+    assert page.locator("link[rel=stylesheet][href$='/plugboard/widget.css']").count() == 1
+    page.keyboard.press("Escape")
+    assert page.evaluate("window.violations || []") == []
+    assert complaints == []
