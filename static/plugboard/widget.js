@@ -290,7 +290,8 @@
       li.setAttribute("role", "option");
       li.setAttribute("data-index", String(index));
       li.setAttribute("data-value", option.value);
-      li.setAttribute("aria-selected", option.value === self.select.value ? "true" : "false");
+      li.setAttribute("aria-selected", "false");
+      if (option.value === self.select.value) li.classList.add("pbw-chosen");
       li.textContent = option.label;
       list.appendChild(li);
     });
@@ -339,11 +340,13 @@
   };
 
   Widget.prototype.highlight = function (index) {
+    // The active option (aria-activedescendant) is the selected one, as in the APG's list box
+    // in a combobox; the value chosen earlier is only marked with the pbw-chosen class.
     var items = this.list.querySelectorAll("[role=option]");
-    if (this.active >= 0 && items[this.active]) items[this.active].classList.remove("pbw-active");
+    if (this.active >= 0 && items[this.active]) items[this.active].setAttribute("aria-selected", "false");
     this.active = index;
     if (index >= 0 && items[index]) {
-      items[index].classList.add("pbw-active");
+      items[index].setAttribute("aria-selected", "true");
       this.input.setAttribute("aria-activedescendant", items[index].id);
       this.reveal(items[index]);
     }
@@ -412,7 +415,7 @@
     this.close();
     var items = this.list.querySelectorAll("[role=option]");
     Array.prototype.forEach.call(items, function (li) {
-      li.setAttribute("aria-selected", li.getAttribute("data-value") === option.value ? "true" : "false");
+      li.classList.toggle("pbw-chosen", li.getAttribute("data-value") === option.value);
     });
     this.status.textContent = option.label + " selected.";
     this.select.dispatchEvent(new Event("change", {bubbles: true}));

@@ -377,6 +377,32 @@ def test_the_caret_is_centred_on_the_field(page, live_server, acme, many, other_
     assert abs((field["top"] + field["bottom"]) / 2 - (caret["top"] + caret["bottom"]) / 2) <= 1
 
 
+def test_aria_selected_marks_the_active_option(page, live_server, acme, many, other_origin):
+    folder, origin = other_origin
+    _, key = api_key_create(tenant=acme.tenant, scope="widget", origins=[origin])
+    page.goto(embed(folder, origin, live_server, key, CLIPPED_PAGE))
+    wait_for_status(page, "pick", "40 options")
+    combo = combobox(page, "pick")
+    listbox = listbox_of(page, combo)
+    combo.focus()
+    for label in ("Option 0", "Option 1", "Option 2"):
+        page.keyboard.press("ArrowDown")
+        selected = listbox.locator("[role=option][aria-selected=true]")
+        assert selected.count() == 1
+        assert selected.get_attribute("id") == combo.get_attribute("aria-activedescendant")
+        assert selected.inner_text() == label
+        assert listbox.locator("[role=option][aria-selected=false]").count() == 39
+    page.keyboard.press("Enter")
+    assert page.locator("#pick").input_value() == "2"
+
+    # Reopened, the active option is the selected one; the chosen value is only marked.
+    page.keyboard.press("ArrowDown")
+    assert listbox.locator("[aria-selected=true]").inner_text() == "Option 0"
+    assert listbox.locator(".pbw-chosen").inner_text() == "Option 2"
+    page.keyboard.press("Escape")
+    assert listbox.locator("[aria-selected=true]").count() == 0
+
+
 def test_the_widget_runs_under_a_strict_csp(page, live_server, acme, many, other_origin):
     folder, origin = other_origin
     _, key = api_key_create(tenant=acme.tenant, scope="widget", origins=[origin])
