@@ -197,6 +197,14 @@
     this.status.textContent = message || "";
   };
 
+  Widget.prototype.setWaiting = function (waiting) {
+    // Not disabled: Tab still lands on the field, which describes what to choose first.
+    this.input.readOnly = waiting;
+    this.toggle.disabled = waiting;
+    if (waiting) this.input.setAttribute("aria-disabled", "true");
+    else this.input.removeAttribute("aria-disabled");
+  };
+
   Widget.prototype.reload = function (q) {
     var self = this;
     var deps = this.dependencyValues();
@@ -205,11 +213,11 @@
       if (this.request) this.request.abort();
       this.options = [];
       this.render();
-      this.input.disabled = true;
+      this.setWaiting(true);
       this.setState("waiting", "Choose " + deps.missing.join(", ") + " first.");
       return;
     }
-    this.input.disabled = false;
+    this.setWaiting(false);
     var params = new URLSearchParams(deps.values);
     if (q) params.set("q", q);
     if (this.limit) params.set("limit", String(this.limit));

@@ -136,7 +136,7 @@ def test_pick_values_by_keyboard_across_origins(
         "document.querySelector('#project + .pbw .pbw-status').textContent === '3 options'"
     )
     assert status_of(page, "issue").inner_text() == "Choose project first."
-    assert issue.is_disabled()
+    assert issue.get_attribute("aria-disabled") == "true"
     # ARIA combobox pattern
     assert project.get_attribute("aria-autocomplete") == "list"
     assert project.get_attribute("aria-expanded") == "false"
@@ -401,6 +401,35 @@ def test_aria_selected_marks_the_active_option(page, live_server, acme, many, ot
     assert listbox.locator(".pbw-chosen").inner_text() == "Option 2"
     page.keyboard.press("Escape")
     assert listbox.locator("[aria-selected=true]").count() == 0
+
+
+def test_the_choose_first_message_is_reachable_by_keyboard(
+    page, live_server, acme, projects, issues, other_origin
+):
+    folder, origin = other_origin
+    _, key = api_key_create(tenant=acme.tenant, scope="widget", origins=[origin])
+    page.goto(embed(folder, origin, live_server, key))
+    wait_for_status(page, "project", "3 options")
+
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")  # past the project, onto the issue that waits for it
+    issue = combobox(page, "issue")
+    assert page.evaluate("document.activeElement.id") == issue.get_attribute("id")
+    assert issue.get_attribute("aria-disabled") == "true"
+    assert not issue.is_editable()
+    expect(issue).to_have_accessible_description("Choose project first.")
+    page.keyboard.type("x")
+    page.keyboard.press("ArrowDown")
+    assert issue.input_value() == ""
+    assert issue.get_attribute("aria-expanded") == "false"
+
+    # Once the project is chosen, the issue field is usable.
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    wait_for_status(page, "issue", "5 options")
+    assert issue.get_attribute("aria-disabled") is None
+    assert issue.is_editable()
 
 
 def test_the_widget_runs_under_a_strict_csp(page, live_server, acme, many, other_origin):
