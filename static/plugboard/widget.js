@@ -117,9 +117,17 @@
     field.className = "pbw-field";
     field.appendChild(input);
     field.appendChild(toggle);
+    // The Retry button follows the live region, outside it: only the message is announced.
+    var retry = document.createElement("button");
+    retry.type = "button";
+    retry.className = "pbw-retry";
+    retry.textContent = "Retry";
+    retry.hidden = true;
+
     var foot = document.createElement("div");
     foot.className = "pbw-foot";
     foot.appendChild(status);
+    foot.appendChild(retry);
     root.appendChild(field);
     root.appendChild(foot);
     select.parentNode.insertBefore(root, select.nextSibling);
@@ -133,6 +141,7 @@
     this.toggle = toggle;
     this.list = list;
     this.status = status;
+    this.retry = retry;
   };
 
   Widget.prototype.bind = function () {
@@ -157,6 +166,10 @@
     });
     this.toggle.addEventListener("click", function () {
       if (self.list.hidden) { self.open(); self.input.focus(); } else { self.close(); }
+    });
+    this.retry.addEventListener("click", function () {
+      self.reload(self.input.value === self.selectedLabel() ? "" : self.input.value);
+      self.input.focus();
     });
     this.list.addEventListener("mousedown", function (event) { event.preventDefault(); });
     this.list.addEventListener("click", function (event) {
@@ -195,6 +208,7 @@
     this.root.setAttribute("data-state", state);
     this.input.setAttribute("aria-busy", state === "loading" ? "true" : "false");
     this.status.textContent = message || "";
+    this.retry.hidden = state !== "error";
   };
 
   Widget.prototype.setWaiting = function (waiting) {
@@ -211,6 +225,7 @@
     this.loadedFor = JSON.stringify(deps);
     if (deps.missing.length) {
       if (this.request) this.request.abort();
+      this.request = null;
       this.options = [];
       this.render();
       this.setWaiting(true);
@@ -226,44 +241,42 @@
     if (this.key) headers["Authorization"] = "Bearer " + this.key;
     if (this.tenant) headers["X-Plugboard-Tenant"] = this.tenant;
     if (this.request) this.request.abort();
-    var controller = typeof AbortController !== "undefined" ? new AbortController() : null;
-    this.request = controller;
+    var controller = this.request = new AbortController();
     this.setState("loading", "Loading options…");
     fetch(url, {
       headers: headers,
       credentials: this.key ? "omit" : "same-origin",
       mode: "cors",
-      signal: controller ? controller.signal : undefined
+      signal: controller.signal
     }).then(function (response) {
-      return response.json().catch(function () { return {}; }).then(function (body) {
-        if (!response.ok) {
-          var error = body && body.error;
-          throw new Error(error && error.message ? error.message : "Options could not be loaded (HTTP " + response.status + ").");
-        }
-        return body;
+      // An answer, even a proxy's HTML error page, is reported by its HTTP status.
+      return response.json().catch(function () { return null; }).then(function (body) {
+        if (self.request !== controller) return;
+        if (response.ok && body && Array.isArray(body.options)) return self.loaded(body, q);
+        var error = !response.ok && body && body.error;
+        self.failed(error && error.message ? error.message
+          : "Options could not be loaded (HTTP " + response.status + ").");
       });
-    }).then(function (body) {
-      if (self.request !== controller) return;
-      self.options = body.options || [];
-      self.syncSelect();
-      self.render();
-      var count = self.options.length;
-      var stale = body.cache === "stale" ? " (from a moment ago: the source is not answering)" : "";
-      self.setState(count ? "ready" : "empty",
-        (count ? count + (count === 1 ? " option" : " options") : (q ? "No options match “" + q + "”." : "No options.")) + stale);
-    }).catch(function (error) {
-      if (error && error.name === "AbortError") return;
-      self.options = [];
-      self.render();
-      self.setState("error", (error && error.message && error.message !== "Failed to fetch")
-        ? error.message : "Options could not be loaded: the service is unreachable.");
-      var retry = document.createElement("button");
-      retry.type = "button";
-      retry.className = "pbw-retry";
-      retry.textContent = "Retry";
-      retry.addEventListener("click", function () { self.reload(self.input.value === self.selectedLabel() ? "" : self.input.value); self.input.focus(); });
-      self.status.appendChild(retry);
+    }, function () {
+      // No answer at all: the network failed, or CORS refused this page's origin.
+      if (self.request === controller) self.failed("Options could not be loaded: the service is unreachable.");
     });
+  };
+
+  Widget.prototype.loaded = function (body, q) {
+    this.options = body.options;
+    this.syncSelect();
+    this.render();
+    var count = this.options.length;
+    var stale = body.cache === "stale" ? " (from a moment ago: the source is not answering)" : "";
+    this.setState(count ? "ready" : "empty",
+      (count ? count + (count === 1 ? " option" : " options") : (q ? "No options match “" + q + "”." : "No options.")) + stale);
+  };
+
+  Widget.prototype.failed = function (message) {
+    this.options = [];
+    this.render();
+    this.setState("error", message);
   };
 
   Widget.prototype.syncSelect = function () {

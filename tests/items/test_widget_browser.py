@@ -6,6 +6,7 @@ under a strict Content-Security-Policy."""
 import functools
 import http.server
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -430,6 +431,61 @@ def test_the_choose_first_message_is_reachable_by_keyboard(
     wait_for_status(page, "issue", "5 options")
     assert issue.get_attribute("aria-disabled") is None
     assert issue.is_editable()
+
+
+def test_retry_sits_outside_the_live_region(
+    page, live_server, acme, projects, issues, other_origin
+):
+    folder, origin = other_origin
+    _, key = api_key_create(tenant=acme.tenant, scope="widget", origins=[origin])
+    page.goto(embed(folder, origin, live_server, key))
+    wait_for_status(page, "broken", "No such item.")
+
+    retry = page.get_by_role("button", name="Retry")
+    assert retry.count() == 1
+    assert retry.evaluate("button => button.closest('[role=status]') === null")
+    retry.click()
+    page.wait_for_function("document.querySelector('#broken + .pbw').dataset.state === 'error'")
+    assert status_of(page, "broken").inner_text() == "No such item."
+    assert retry.is_visible()
+
+
+def test_an_html_error_page_shows_the_http_status(
+    page, live_server, acme, projects, issues, other_origin
+):
+    """An answer that is not Plugboard's JSON (a proxy's error or sign-in page) is reported by
+    its HTTP status; "unreachable" is for no answer at all."""
+    folder, origin = other_origin
+    _, key = api_key_create(tenant=acme.tenant, scope="widget", origins=[origin])
+    proxy = {"answer": (502, "<html><body><h1>502 Bad Gateway</h1><hr>nginx</body></html>")}
+
+    def through_proxy(route):
+        if route.request.method != "GET" or proxy["answer"] == "pass":
+            route.continue_()
+        elif proxy["answer"] == "down":
+            route.abort("connectionrefused")
+        else:
+            status, html = proxy["answer"]
+            cors = {"Access-Control-Allow-Origin": origin}
+            route.fulfill(status=status, content_type="text/html", headers=cors, body=html)
+
+    page.route(re.compile(r".*/api/v1/items/project/options/.*"), through_proxy)
+    page.goto(embed(folder, origin, live_server, key))
+    wait_for_status(page, "project", "Options could not be loaded (HTTP 502).")
+    assert page.locator("#project + .pbw").get_attribute("data-state") == "error"
+    retry = page.locator("#project + .pbw .pbw-retry")
+
+    proxy["answer"] = (200, "<html><body><form>Sign in to continue</form></body></html>")
+    retry.click()
+    wait_for_status(page, "project", "Options could not be loaded (HTTP 200).")
+
+    proxy["answer"] = "down"
+    retry.click()
+    wait_for_status(page, "project", "Options could not be loaded: the service is unreachable.")
+
+    proxy["answer"] = "pass"
+    retry.click()
+    wait_for_status(page, "project", "3 options")
 
 
 def test_the_widget_runs_under_a_strict_csp(page, live_server, acme, many, other_origin):
