@@ -42,7 +42,7 @@
 
   function labelFor(select) {
     if (select.id) {
-      var label = document.querySelector('label[for="' + select.id + '"]');
+      var label = document.querySelector("label[for=" + CSS.escape(select.id) + "]");
       if (label) return label;
     }
     return select.closest("label");

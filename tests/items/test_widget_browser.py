@@ -488,6 +488,28 @@ def test_an_html_error_page_shows_the_http_status(
     wait_for_status(page, "project", "3 options")
 
 
+ODD_ID_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Odd ids</title></head>
+<body>
+  <label for='order:project.2"x'>Odd project</label>
+  <select id='order:project.2"x' data-plugboard-item="project" data-plugboard-api="{api}"
+          data-plugboard-key="{key}"></select>
+  <script src="{widget}" defer></script>
+</body></html>"""
+
+
+def test_a_select_with_an_odd_id_gets_its_label(page, live_server, acme, projects, other_origin):
+    folder, origin = other_origin
+    _, key = api_key_create(tenant=acme.tenant, scope="widget", origins=[origin])
+    page.goto(embed(folder, origin, live_server, key, ODD_ID_PAGE))
+
+    combo = page.get_by_role("combobox", name="Odd project")
+    expect(combo).to_have_accessible_description("3 options")
+    assert combo.evaluate("element => element.tagName") == "INPUT"  # not the hidden <select>
+    page.get_by_text("Odd project").click()
+    assert page.evaluate("document.activeElement.getAttribute('role')") == "combobox"
+
+
 def test_the_widget_runs_under_a_strict_csp(page, live_server, acme, many, other_origin):
     folder, origin = other_origin
     _, key = api_key_create(tenant=acme.tenant, scope="widget", origins=[origin])
