@@ -8,38 +8,28 @@
  * The <select> stays the form field; the widget puts an ARIA combobox (an editable input with a
  * list box) in front of it. It loads the options, reloads them when a dependency changes,
  * searches as you type (the API's q parameter, answered from Plugboard's cache), shows loading,
- * empty and error states, and works with the keyboard alone.
+ * empty and error states, and works with the keyboard alone. Its styles are in widget.css, next
+ * to this file; the open list is a child of <body>, placed over the page next to the field, so
+ * that no ancestor of the field (overflow: hidden, a scrolling box) can clip it.
  */
 (function () {
   "use strict";
 
-  var STYLE_ID = "plugboard-widget-style";
-  var CSS = [
-    ".pbw{position:relative;display:inline-block;min-width:18em;font:inherit}",
-    ".pbw-input{box-sizing:border-box;width:100%;padding:.35em 2em .35em .5em;font:inherit;border:1px solid #8a8a8a;border-radius:4px}",
-    ".pbw-input:focus{outline:2px solid #2563eb;outline-offset:1px}",
-    ".pbw-input[disabled]{background:#f3f3f3;color:#777}",
-    ".pbw-toggle{position:absolute;right:.25em;top:50%;transform:translateY(-50%);border:0;background:none;cursor:pointer;font-size:1em;padding:0 .3em;color:#444}",
-    ".pbw-list{position:absolute;z-index:1000;left:0;right:0;margin:2px 0 0;padding:0;list-style:none;max-height:16em;overflow:auto;background:#fff;border:1px solid #8a8a8a;border-radius:4px;box-shadow:0 4px 12px rgba(0,0,0,.15)}",
-    ".pbw-option{padding:.35em .5em;cursor:pointer}",
-    ".pbw-option[aria-selected=true]{font-weight:600}",
-    ".pbw-option.pbw-active{background:#2563eb;color:#fff}",
-    ".pbw-status{font-size:.85em;color:#555;min-height:1.2em;margin-top:2px}",
-    ".pbw[data-state=error] .pbw-status{color:#b91c1c}",
-    ".pbw[data-state=loading] .pbw-input{background-image:linear-gradient(90deg,#fff,#eef2ff,#fff);background-size:200% 100%;animation:pbw-pulse 1s linear infinite}",
-    "@keyframes pbw-pulse{from{background-position:200% 0}to{background-position:0 0}}",
-    ".pbw-retry{margin-left:.5em;font:inherit;font-size:1em;cursor:pointer}",
-    ".pbw-hidden{position:absolute!important;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}"
-  ].join("\n");
-
+  // Captured now: document.currentScript is only set while this script first runs.
+  var SCRIPT_URL = document.currentScript ? document.currentScript.src : "";
+  var STYLESHEET_ID = "plugboard-widget-css";
+  var LIST_MAX_EM = 16;  // the open list's tallest, in the field's font size
+  var GAP = 4, EDGE = 4;  // px between field and list, and kept clear at the viewport's edges
   var counter = 0;
 
-  function injectStyle() {
-    if (document.getElementById(STYLE_ID)) return;
-    var style = document.createElement("style");
-    style.id = STYLE_ID;
-    style.textContent = CSS;
-    document.head.appendChild(style);
+  function linkStylesheet() {
+    // widget.css sits next to widget.js; a <link> (not a <style>) so that a strict CSP holds.
+    if (!SCRIPT_URL || document.getElementById(STYLESHEET_ID)) return;
+    var link = document.createElement("link");
+    link.id = STYLESHEET_ID;
+    link.rel = "stylesheet";
+    link.href = new URL("widget.css", SCRIPT_URL).href;
+    document.head.appendChild(link);
   }
 
   function parseDepends(spec) {
@@ -52,7 +42,7 @@
 
   function labelFor(select) {
     if (select.id) {
-      var label = document.querySelector('label[for="' + select.id + '"]');
+      var label = document.querySelector("label[for=" + CSS.escape(select.id) + "]");
       if (label) return label;
     }
     return select.closest("label");
@@ -123,11 +113,25 @@
     status.setAttribute("role", "status");
     status.setAttribute("aria-live", "polite");
 
-    root.appendChild(input);
-    root.appendChild(toggle);
-    root.appendChild(list);
-    root.appendChild(status);
+    var field = document.createElement("div");
+    field.className = "pbw-field";
+    field.appendChild(input);
+    field.appendChild(toggle);
+    // The Retry button follows the live region, outside it: only the message is announced.
+    var retry = document.createElement("button");
+    retry.type = "button";
+    retry.className = "pbw-retry";
+    retry.textContent = "Retry";
+    retry.hidden = true;
+
+    var foot = document.createElement("div");
+    foot.className = "pbw-foot";
+    foot.appendChild(status);
+    foot.appendChild(retry);
+    root.appendChild(field);
+    root.appendChild(foot);
     select.parentNode.insertBefore(root, select.nextSibling);
+    document.body.appendChild(list);
     select.classList.add("pbw-hidden");
     select.setAttribute("aria-hidden", "true");
     select.tabIndex = -1;
@@ -137,10 +141,13 @@
     this.toggle = toggle;
     this.list = list;
     this.status = status;
+    this.retry = retry;
   };
 
   Widget.prototype.bind = function () {
     var self = this;
+    // While open, the list follows the field: on any scroll (but the list's own) or resize.
+    this.follow = function (event) { if (event.target !== self.list) self.place(); };
     this.input.addEventListener("input", function () {
       self.open();
       clearTimeout(self.timer);
@@ -159,6 +166,10 @@
     });
     this.toggle.addEventListener("click", function () {
       if (self.list.hidden) { self.open(); self.input.focus(); } else { self.close(); }
+    });
+    this.retry.addEventListener("click", function () {
+      self.reload(self.input.value === self.selectedLabel() ? "" : self.input.value);
+      self.input.focus();
     });
     this.list.addEventListener("mousedown", function (event) { event.preventDefault(); });
     this.list.addEventListener("click", function (event) {
@@ -197,6 +208,15 @@
     this.root.setAttribute("data-state", state);
     this.input.setAttribute("aria-busy", state === "loading" ? "true" : "false");
     this.status.textContent = message || "";
+    this.retry.hidden = state !== "error";
+  };
+
+  Widget.prototype.setWaiting = function (waiting) {
+    // Not disabled: Tab still lands on the field, which describes what to choose first.
+    this.input.readOnly = waiting;
+    this.toggle.disabled = waiting;
+    if (waiting) this.input.setAttribute("aria-disabled", "true");
+    else this.input.removeAttribute("aria-disabled");
   };
 
   Widget.prototype.reload = function (q) {
@@ -205,13 +225,14 @@
     this.loadedFor = JSON.stringify(deps);
     if (deps.missing.length) {
       if (this.request) this.request.abort();
+      this.request = null;
       this.options = [];
       this.render();
-      this.input.disabled = true;
+      this.setWaiting(true);
       this.setState("waiting", "Choose " + deps.missing.join(", ") + " first.");
       return;
     }
-    this.input.disabled = false;
+    this.setWaiting(false);
     var params = new URLSearchParams(deps.values);
     if (q) params.set("q", q);
     if (this.limit) params.set("limit", String(this.limit));
@@ -220,44 +241,42 @@
     if (this.key) headers["Authorization"] = "Bearer " + this.key;
     if (this.tenant) headers["X-Plugboard-Tenant"] = this.tenant;
     if (this.request) this.request.abort();
-    var controller = typeof AbortController !== "undefined" ? new AbortController() : null;
-    this.request = controller;
+    var controller = this.request = new AbortController();
     this.setState("loading", "Loading options…");
     fetch(url, {
       headers: headers,
       credentials: this.key ? "omit" : "same-origin",
       mode: "cors",
-      signal: controller ? controller.signal : undefined
+      signal: controller.signal
     }).then(function (response) {
-      return response.json().catch(function () { return {}; }).then(function (body) {
-        if (!response.ok) {
-          var error = body && body.error;
-          throw new Error(error && error.message ? error.message : "Options could not be loaded (HTTP " + response.status + ").");
-        }
-        return body;
+      // An answer, even a proxy's HTML error page, is reported by its HTTP status.
+      return response.json().catch(function () { return null; }).then(function (body) {
+        if (self.request !== controller) return;
+        if (response.ok && body && Array.isArray(body.options)) return self.loaded(body, q);
+        var error = !response.ok && body && body.error;
+        self.failed(error && error.message ? error.message
+          : "Options could not be loaded (HTTP " + response.status + ").");
       });
-    }).then(function (body) {
-      if (self.request !== controller) return;
-      self.options = body.options || [];
-      self.syncSelect();
-      self.render();
-      var count = self.options.length;
-      var stale = body.cache === "stale" ? " (from a moment ago: the source is not answering)" : "";
-      self.setState(count ? "ready" : "empty",
-        (count ? count + (count === 1 ? " option" : " options") : (q ? "No options match “" + q + "”." : "No options.")) + stale);
-    }).catch(function (error) {
-      if (error && error.name === "AbortError") return;
-      self.options = [];
-      self.render();
-      self.setState("error", (error && error.message && error.message !== "Failed to fetch")
-        ? error.message : "Options could not be loaded: the service is unreachable.");
-      var retry = document.createElement("button");
-      retry.type = "button";
-      retry.className = "pbw-retry";
-      retry.textContent = "Retry";
-      retry.addEventListener("click", function () { self.reload(self.input.value === self.selectedLabel() ? "" : self.input.value); self.input.focus(); });
-      self.status.appendChild(retry);
+    }, function () {
+      // No answer at all: the network failed, or CORS refused this page's origin.
+      if (self.request === controller) self.failed("Options could not be loaded: the service is unreachable.");
     });
+  };
+
+  Widget.prototype.loaded = function (body, q) {
+    this.options = body.options;
+    this.syncSelect();
+    this.render();
+    var count = this.options.length;
+    var stale = body.cache === "stale" ? " (from a moment ago: the source is not answering)" : "";
+    this.setState(count ? "ready" : "empty",
+      (count ? count + (count === 1 ? " option" : " options") : (q ? "No options match “" + q + "”." : "No options.")) + stale);
+  };
+
+  Widget.prototype.failed = function (message) {
+    this.options = [];
+    this.render();
+    this.setState("error", message);
   };
 
   Widget.prototype.syncSelect = function () {
@@ -292,35 +311,73 @@
       li.setAttribute("role", "option");
       li.setAttribute("data-index", String(index));
       li.setAttribute("data-value", option.value);
-      li.setAttribute("aria-selected", option.value === self.select.value ? "true" : "false");
+      li.setAttribute("aria-selected", "false");
+      if (option.value === self.select.value) li.classList.add("pbw-chosen");
       li.textContent = option.label;
       list.appendChild(li);
     });
     if (!this.options.length) this.close();
+    else if (!list.hidden) this.place();
   };
 
   Widget.prototype.open = function () {
-    if (!this.options.length) return;
+    if (!this.options.length || !this.list.hidden) return;
     this.list.hidden = false;
     this.input.setAttribute("aria-expanded", "true");
+    window.addEventListener("scroll", this.follow, true);
+    window.addEventListener("resize", this.follow);
+    this.place();
   };
 
   Widget.prototype.close = function () {
     this.list.hidden = true;
     this.input.setAttribute("aria-expanded", "false");
     this.input.removeAttribute("aria-activedescendant");
+    window.removeEventListener("scroll", this.follow, true);
+    window.removeEventListener("resize", this.follow);
     this.highlight(-1);
   };
 
+  Widget.prototype.place = function () {
+    // Under the field, as wide as it, inside the viewport; above it when there is more room
+    // there and not enough below. Styles go through the CSSOM, which a strict CSP allows.
+    var list = this.list, style = list.style, root = document.documentElement;
+    var viewWidth = Math.min(root.clientWidth, window.innerWidth);  // without scroll bars,
+    var viewHeight = Math.min(root.clientHeight, window.innerHeight);  // also in quirks mode
+    var field = this.input.getBoundingClientRect();
+    var font = getComputedStyle(this.input);
+    style.fontFamily = font.fontFamily;
+    style.fontSize = font.fontSize;
+    var width = Math.min(field.width, viewWidth - 2 * EDGE);
+    style.width = width + "px";
+    style.left = Math.max(EDGE, Math.min(field.left, viewWidth - EDGE - width)) + "px";
+    var below = viewHeight - field.bottom - GAP - EDGE, above = field.top - GAP - EDGE;
+    var borders = list.offsetHeight - list.clientHeight;
+    var wanted = Math.min(list.scrollHeight + borders, LIST_MAX_EM * parseFloat(font.fontSize));
+    var up = wanted > below && above > below;
+    var height = Math.max(0, Math.min(wanted, up ? above : below));
+    style.maxHeight = height + "px";
+    style.top = (up ? field.top - GAP - height : field.bottom + GAP) + "px";
+  };
+
   Widget.prototype.highlight = function (index) {
+    // The active option (aria-activedescendant) is the selected one, as in the APG's list box
+    // in a combobox; the value chosen earlier is only marked with the pbw-chosen class.
     var items = this.list.querySelectorAll("[role=option]");
-    if (this.active >= 0 && items[this.active]) items[this.active].classList.remove("pbw-active");
+    if (this.active >= 0 && items[this.active]) items[this.active].setAttribute("aria-selected", "false");
     this.active = index;
     if (index >= 0 && items[index]) {
-      items[index].classList.add("pbw-active");
+      items[index].setAttribute("aria-selected", "true");
       this.input.setAttribute("aria-activedescendant", items[index].id);
-      items[index].scrollIntoView({block: "nearest"});
+      this.reveal(items[index]);
     }
+  };
+
+  Widget.prototype.reveal = function (option) {
+    // Scroll the list alone: scrollIntoView would scroll every scrollable ancestor too.
+    var list = this.list, top = option.offsetTop, bottom = top + option.offsetHeight;
+    if (top < list.scrollTop) list.scrollTop = top;
+    else if (bottom > list.scrollTop + list.clientHeight) list.scrollTop = bottom - list.clientHeight;
   };
 
   Widget.prototype.move = function (delta) {
@@ -379,7 +436,7 @@
     this.close();
     var items = this.list.querySelectorAll("[role=option]");
     Array.prototype.forEach.call(items, function (li) {
-      li.setAttribute("aria-selected", li.getAttribute("data-value") === option.value ? "true" : "false");
+      li.classList.toggle("pbw-chosen", li.getAttribute("data-value") === option.value);
     });
     this.status.textContent = option.label + " selected.";
     this.select.dispatchEvent(new Event("change", {bubbles: true}));
@@ -393,7 +450,7 @@
   };
 
   function start() {
-    injectStyle();
+    linkStylesheet();
     var selects = document.querySelectorAll("select[data-plugboard-item]");
     Array.prototype.forEach.call(selects, function (select) {
       if (!select.__plugboard) select.__plugboard = new Widget(select);

@@ -1,13 +1,19 @@
 """The widget in headless Chromium, embedded in a plain HTML page served from another origin:
 dependent fields reload, typing filters, everything works by keyboard, CORS only for the
-widget key's origins."""
+widget key's origins; the open list overlays the page whatever clips the field; the widget runs
+under a strict Content-Security-Policy."""
 
 import functools
 import http.server
+import json
+import re
 import threading
+from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
+from apps.items.services import item_create
 from apps.tenants.services import api_key_create
 from tests.support.browser import log_in
 
@@ -32,10 +38,61 @@ PAGE = """<!doctype html>
 </body></html>"""
 
 
+# Fields whose rows clip what overflows them (as the Django admin's .form-row does), one of
+# them in a bar fixed at the bottom of the viewport; no inline style, so that a strict CSP holds.
+CLIPPED_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Order form</title>
+<link rel="stylesheet" href="page.css"></head>
+<body>
+  <h1>New order</h1>
+  <div class="row"><label for="pick">Pick</label>
+    <select id="pick" name="pick" data-plugboard-item="many" data-plugboard-api="{api}"
+            data-plugboard-key="{key}"></select></div>
+  <div class="tall"></div>
+  <div class="row bottom"><label for="low">Low</label>
+    <select id="low" name="low" data-plugboard-item="many" data-plugboard-api="{api}"
+            data-plugboard-key="{key}"></select></div>
+  <script src="{widget}" defer></script>
+</body></html>"""
+PAGE_CSS = """
+.row { overflow: hidden; height: 2.5em; padding: 4px; border: 1px solid #ccc; }
+.tall { height: 150vh; }
+.bottom { position: fixed; left: 8px; right: 8px; bottom: 8px; background: #fff; }
+"""
+
+# Every corner of the element (inset by 2 px) shows the element itself: nothing clips or
+# covers it. Returns what is wrong, if anything.
+UNCOVERED_CORNERS = """list => {
+  const r = list.getBoundingClientRect();
+  if (r.width < 40 || r.height < 40) return [`too small: ${r.width}x${r.height}`];
+  const corners = [[r.left + 2, r.top + 2], [r.right - 2, r.top + 2],
+                   [r.left + 2, r.bottom - 2], [r.right - 2, r.bottom - 2]];
+  return corners.map(([x, y]) => [x, y, document.elementFromPoint(x, y)])
+    .filter(([x, y, found]) => !(found && list.contains(found)))
+    .map(([x, y, found]) => `${x},${y} shows ${found ? found.outerHTML.slice(0, 80) : "nothing"}`);
+}"""
+
+NEXT_FRAME = "new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+
+
+class StaticHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder; ``_headers.json`` there maps a path ("/form.html") to extra headers."""
+
+    def end_headers(self):
+        extra = Path(self.directory) / "_headers.json"
+        if extra.exists():
+            for name, value in json.loads(extra.read_text()).get(self.path, {}).items():
+                self.send_header(name, value)
+        super().end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
 @pytest.fixture
 def other_origin(tmp_path):
     """A static web server on another origin than Plugboard's, stopped after the test."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler = functools.partial(StaticHandler, directory=str(tmp_path))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -46,14 +103,18 @@ def other_origin(tmp_path):
         server.server_close()
 
 
-def embed(folder, origin, live_server, key):
+def embed(folder, origin, live_server, key, template=PAGE, headers=None):
+    """Writes the third-party page (and its stylesheet) and returns its address; ``headers``
+    are sent with the page."""
     (folder / "form.html").write_text(
-        PAGE.format(
+        template.format(
             api=f"{live_server.url}/api/v1",
             key=key,
             widget=f"{live_server.url}/static/plugboard/widget.js",
         )
     )
+    (folder / "page.css").write_text(PAGE_CSS)
+    (folder / "_headers.json").write_text(json.dumps({"/form.html": headers or {}}))
     return f"{origin}/form.html"
 
 
@@ -78,7 +139,7 @@ def test_pick_values_by_keyboard_across_origins(
         "document.querySelector('#project + .pbw .pbw-status').textContent === '3 options'"
     )
     assert status_of(page, "issue").inner_text() == "Choose project first."
-    assert issue.is_disabled()
+    assert issue.get_attribute("aria-disabled") == "true"
     # ARIA combobox pattern
     assert project.get_attribute("aria-autocomplete") == "list"
     assert project.get_attribute("aria-expanded") == "false"
@@ -207,3 +268,288 @@ def test_an_admin_creates_an_item_and_previews_it_in_the_browser(live_server, pa
     page.get_by_role("combobox").press("ArrowDown")
     page.get_by_role("combobox").press("Enter")
     assert page.locator("#demo-value").inner_text() == "OPS-1"
+
+
+@pytest.fixture
+def many(acme, source):
+    """An item with 40 options, more than the open list shows at once."""
+    return item_create(tenant=acme.tenant, data={
+        "key": "many", "name": "Many", "datasource": str(source.pk),
+        "path": "/_test/data/many?n=40", "value": "{id}", "label": "{name}",
+    })  # fmt: skip
+
+
+VIEWPORTS = [{"width": 1280, "height": 720}, {"width": 390, "height": 844}]
+
+
+def wait_for_status(page, select_id, text):
+    expect(status_of(page, select_id)).to_have_text(text, timeout=15_000)
+
+
+def listbox_of(page, combo):
+    return page.locator(f"#{combo.get_attribute('aria-controls')}")
+
+
+def box(locator):
+    return locator.evaluate(
+        "e => { const r = e.getBoundingClientRect();"
+        " return {top: r.top, bottom: r.bottom, left: r.left, right: r.right}; }"
+    )
+
+
+def assert_list_overlays(page, select_id):
+    """Opened by keyboard, then by mouse, the list shows whole, as wide as the field."""
+    combo = combobox(page, select_id)
+    listbox = listbox_of(page, combo)
+    combo.focus()
+    page.keyboard.press("ArrowDown")
+    assert listbox.is_visible()
+    assert listbox.evaluate(UNCOVERED_CORNERS) == []
+    field, shown = box(combo), box(listbox)
+    assert abs((shown["right"] - shown["left"]) - (field["right"] - field["left"])) < 1
+    page.keyboard.press("Escape")
+    assert listbox.is_hidden()
+    page.locator(f"#{select_id} + .pbw .pbw-toggle").click()
+    assert listbox.is_visible()
+    assert listbox.evaluate(UNCOVERED_CORNERS) == []
+    page.keyboard.press("Escape")
+
+
+def assert_arrows_keep_the_field_in_place(page, select_id):
+    """Arrowing through the options scrolls the list only: the field stays where it was."""
+    combo = combobox(page, select_id)
+    combo.focus()
+    before = box(combo)
+    for _ in range(30):
+        page.keyboard.press("ArrowDown")
+    assert box(combo) == before
+    assert before["top"] >= 0 and before["bottom"] <= page.viewport_size["height"]
+    active = page.locator(f"#{combo.get_attribute('aria-activedescendant')}")
+    assert active.inner_text() == "Option 29"
+    shown, option = box(listbox_of(page, combo)), box(active)
+    assert shown["top"] <= option["top"] and option["bottom"] <= shown["bottom"]
+    page.keyboard.press("Escape")
+
+
+def test_the_open_list_overlays_the_demo_page(live_server, page, acme, many):
+    log_in(page, live_server, acme.owner)
+    page.goto(f"{live_server.url}/t/acme/items/many/demo/")
+    wait_for_status(page, "demo-field", "40 options")
+    for viewport in VIEWPORTS:
+        page.set_viewport_size(viewport)
+        assert_list_overlays(page, "demo-field")
+        assert_arrows_keep_the_field_in_place(page, "demo-field")
+
+
+def test_the_open_list_overlays_a_page_that_clips_the_field(
+    page, live_server, acme, many, other_origin
+):
+    folder, origin = other_origin
+    _, key = api_key_create(tenant=acme.tenant, scope="widget", origins=[origin])
+    page.goto(embed(folder, origin, live_server, key, CLIPPED_PAGE))
+    wait_for_status(page, "pick", "40 options")
+    wait_for_status(page, "low", "40 options")
+    for viewport in VIEWPORTS:
+        page.set_viewport_size(viewport)
+        page.evaluate("window.scrollTo(0, 0)")
+        assert_list_overlays(page, "pick")
+        assert_arrows_keep_the_field_in_place(page, "pick")
+        # At the bottom of the viewport the list opens above the field.
+        assert_list_overlays(page, "low")
+        low = combobox(page, "low")
+        low.focus()
+        page.keyboard.press("ArrowDown")
+        assert box(listbox_of(page, low))["bottom"] <= box(low)["top"]
+        page.keyboard.press("Escape")
+
+    # The open list follows its field when the page scrolls and when the viewport narrows.
+    pick = combobox(page, "pick")
+    listbox = listbox_of(page, pick)
+    pick.focus()
+    page.keyboard.press("ArrowDown")
+    page.evaluate("window.scrollBy(0, 30)")
+    page.evaluate(NEXT_FRAME)
+    assert 0 <= box(listbox)["top"] - box(pick)["bottom"] <= 4
+    page.set_viewport_size({"width": 200, "height": 600})
+    page.evaluate(NEXT_FRAME)
+    field, shown = box(pick), box(listbox)
+    assert shown["left"] == field["left"] and shown["right"] == field["right"]
+    assert listbox.evaluate(UNCOVERED_CORNERS) == []
+
+
+def test_the_caret_is_centred_on_the_field(page, live_server, acme, many, other_origin):
+    folder, origin = other_origin
+    _, key = api_key_create(tenant=acme.tenant, scope="widget", origins=[origin])
+    page.goto(embed(folder, origin, live_server, key, CLIPPED_PAGE))
+    wait_for_status(page, "pick", "40 options")
+    field, caret = box(combobox(page, "pick")), box(page.locator("#pick + .pbw .pbw-toggle"))
+    assert abs((field["top"] + field["bottom"]) / 2 - (caret["top"] + caret["bottom"]) / 2) <= 1
+
+
+def test_aria_selected_marks_the_active_option(page, live_server, acme, many, other_origin):
+    folder, origin = other_origin
+    _, key = api_key_create(tenant=acme.tenant, scope="widget", origins=[origin])
+    page.goto(embed(folder, origin, live_server, key, CLIPPED_PAGE))
+    wait_for_status(page, "pick", "40 options")
+    combo = combobox(page, "pick")
+    listbox = listbox_of(page, combo)
+    combo.focus()
+    for label in ("Option 0", "Option 1", "Option 2"):
+        page.keyboard.press("ArrowDown")
+        selected = listbox.locator("[role=option][aria-selected=true]")
+        assert selected.count() == 1
+        assert selected.get_attribute("id") == combo.get_attribute("aria-activedescendant")
+        assert selected.inner_text() == label
+        assert listbox.locator("[role=option][aria-selected=false]").count() == 39
+    page.keyboard.press("Enter")
+    assert page.locator("#pick").input_value() == "2"
+
+    # Reopened, the active option is the selected one; the chosen value is only marked.
+    page.keyboard.press("ArrowDown")
+    assert listbox.locator("[aria-selected=true]").inner_text() == "Option 0"
+    assert listbox.locator(".pbw-chosen").inner_text() == "Option 2"
+    page.keyboard.press("Escape")
+    assert listbox.locator("[aria-selected=true]").count() == 0
+
+
+def test_the_choose_first_message_is_reachable_by_keyboard(
+    page, live_server, acme, projects, issues, other_origin
+):
+    folder, origin = other_origin
+    _, key = api_key_create(tenant=acme.tenant, scope="widget", origins=[origin])
+    page.goto(embed(folder, origin, live_server, key))
+    wait_for_status(page, "project", "3 options")
+
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")  # past the project, onto the issue that waits for it
+    issue = combobox(page, "issue")
+    assert page.evaluate("document.activeElement.id") == issue.get_attribute("id")
+    assert issue.get_attribute("aria-disabled") == "true"
+    assert not issue.is_editable()
+    expect(issue).to_have_accessible_description("Choose project first.")
+    page.keyboard.type("x")
+    page.keyboard.press("ArrowDown")
+    assert issue.input_value() == ""
+    assert issue.get_attribute("aria-expanded") == "false"
+
+    # Once the project is chosen, the issue field is usable.
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    wait_for_status(page, "issue", "5 options")
+    assert issue.get_attribute("aria-disabled") is None
+    assert issue.is_editable()
+
+
+def test_retry_sits_outside_the_live_region(
+    page, live_server, acme, projects, issues, other_origin
+):
+    folder, origin = other_origin
+    _, key = api_key_create(tenant=acme.tenant, scope="widget", origins=[origin])
+    page.goto(embed(folder, origin, live_server, key))
+    wait_for_status(page, "broken", "No such item.")
+
+    retry = page.get_by_role("button", name="Retry")
+    assert retry.count() == 1
+    assert retry.evaluate("button => button.closest('[role=status]') === null")
+    retry.click()
+    page.wait_for_function("document.querySelector('#broken + .pbw').dataset.state === 'error'")
+    assert status_of(page, "broken").inner_text() == "No such item."
+    assert retry.is_visible()
+
+
+def test_an_html_error_page_shows_the_http_status(
+    page, live_server, acme, projects, issues, other_origin
+):
+    """An answer that is not Plugboard's JSON (a proxy's error or sign-in page) is reported by
+    its HTTP status; "unreachable" is for no answer at all."""
+    folder, origin = other_origin
+    _, key = api_key_create(tenant=acme.tenant, scope="widget", origins=[origin])
+    proxy = {"answer": (502, "<html><body><h1>502 Bad Gateway</h1><hr>nginx</body></html>")}
+
+    def through_proxy(route):
+        if route.request.method != "GET" or proxy["answer"] == "pass":
+            route.continue_()
+        elif proxy["answer"] == "down":
+            route.abort("connectionrefused")
+        else:
+            status, html = proxy["answer"]
+            cors = {"Access-Control-Allow-Origin": origin}
+            route.fulfill(status=status, content_type="text/html", headers=cors, body=html)
+
+    page.route(re.compile(r".*/api/v1/items/project/options/.*"), through_proxy)
+    page.goto(embed(folder, origin, live_server, key))
+    wait_for_status(page, "project", "Options could not be loaded (HTTP 502).")
+    assert page.locator("#project + .pbw").get_attribute("data-state") == "error"
+    retry = page.locator("#project + .pbw .pbw-retry")
+
+    proxy["answer"] = (200, "<html><body><form>Sign in to continue</form></body></html>")
+    retry.click()
+    wait_for_status(page, "project", "Options could not be loaded (HTTP 200).")
+
+    proxy["answer"] = "down"
+    retry.click()
+    wait_for_status(page, "project", "Options could not be loaded: the service is unreachable.")
+
+    proxy["answer"] = "pass"
+    retry.click()
+    wait_for_status(page, "project", "3 options")
+
+
+ODD_ID_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Odd ids</title></head>
+<body>
+  <label for='order:project.2"x'>Odd project</label>
+  <select id='order:project.2"x' data-plugboard-item="project" data-plugboard-api="{api}"
+          data-plugboard-key="{key}"></select>
+  <script src="{widget}" defer></script>
+</body></html>"""
+
+
+def test_a_select_with_an_odd_id_gets_its_label(page, live_server, acme, projects, other_origin):
+    folder, origin = other_origin
+    _, key = api_key_create(tenant=acme.tenant, scope="widget", origins=[origin])
+    page.goto(embed(folder, origin, live_server, key, ODD_ID_PAGE))
+
+    combo = page.get_by_role("combobox", name="Odd project")
+    expect(combo).to_have_accessible_description("3 options")
+    assert combo.evaluate("element => element.tagName") == "INPUT"  # not the hidden <select>
+    page.get_by_text("Odd project").click()
+    assert page.evaluate("document.activeElement.getAttribute('role')") == "combobox"
+
+
+def test_the_widget_runs_under_a_strict_csp(page, live_server, acme, many, other_origin):
+    folder, origin = other_origin
+    _, key = api_key_create(tenant=acme.tenant, scope="widget", origins=[origin])
+    plugboard = live_server.url
+    csp = (
+        f"default-src 'none'; script-src {plugboard}; style-src 'self' {plugboard}; "
+        f"connect-src {plugboard}"
+    )
+    complaints = []
+    page.on(
+        "console",
+        lambda message: (
+            "Content Security Policy" in message.text and complaints.append(message.text)
+        ),
+    )
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', event => (window.violations ||= [])"
+        ".push(event.violatedDirective + ' ' + event.blockedURI));"
+    )
+    page.goto(
+        embed(folder, origin, live_server, key, CLIPPED_PAGE, {"Content-Security-Policy": csp})
+    )
+    wait_for_status(page, "pick", "40 options")
+    combo = combobox(page, "pick")
+    combo.focus()
+    page.keyboard.press("ArrowDown")
+    listbox = listbox_of(page, combo)
+    assert listbox.evaluate("list => getComputedStyle(list).position") in ("absolute", "fixed")
+    assert listbox.evaluate(UNCOVERED_CORNERS) == []
+    # The select stays in the form but out of sight, hidden by the widget's stylesheet.
+    assert page.locator("#pick").evaluate("select => select.getBoundingClientRect().width") <= 1
+    assert page.locator("link[rel=stylesheet][href$='/plugboard/widget.css']").count() == 1
+    page.keyboard.press("Escape")
+    assert page.evaluate("window.violations || []") == []
+    assert complaints == []
