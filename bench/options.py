@@ -197,7 +197,7 @@ def main() -> None:
         web = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
              "--workers", "2", "--worker-class", "gthread", "--threads", "8",
-             "--log-level", "warning"],
+             "--log-level", "warning", "--no-control-socket"],
             cwd=ROOT, env=env,
         )  # fmt: skip
         try:

@@ -15,6 +15,11 @@
 (function () {
   "use strict";
 
+  // A browser reports a refused cross-origin answer exactly like no answer at all, so the
+  // message names both, and what to check.
+  var UNREACHABLE = "Options could not be loaded: Plugboard is unreachable or refused this page " +
+    "(check the item key and the widget key's allowed origins).";
+
   // Captured now: document.currentScript is only set while this script first runs.
   var SCRIPT_URL = document.currentScript ? document.currentScript.src : "";
   var STYLESHEET_ID = "plugboard-widget-css";
@@ -259,7 +264,7 @@
       });
     }, function () {
       // No answer at all: the network failed, or CORS refused this page's origin.
-      if (self.request === controller) self.failed("Options could not be loaded: the service is unreachable.");
+      if (self.request === controller) self.failed(UNREACHABLE);
     });
   };
 

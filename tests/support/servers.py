@@ -78,7 +78,7 @@ def gunicorn(app: str, host: str, pki: TestPKI, log: Path, env: dict[str, str] |
         "--certfile", str(pki.cert_pem), "--keyfile", str(pki.key_pem),
         "--worker-class", "gthread", "--workers", "1", "--threads", str(threads),
         "--keep-alive", "30", "--timeout", "120", "--graceful-timeout", "2",
-        "--log-level", "warning",
+        "--log-level", "warning", "--no-control-socket",
     ]  # fmt: skip
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
     full_env.update(env or {})
