@@ -15,13 +15,13 @@ BEAT_SCHEDULE: dict[str, dict] = {
     # checking every minute leaves several attempts before any expires, so callers never wait
     # for a refresh and a token never silently lapses.
     "refresh-expiring-tokens": {
-        "task": "apps.outbound.tasks.refresh_expiring_tokens",
+        "task": "apps.datasources.tasks.refresh_expiring_tokens",
         "schedule": timedelta(seconds=60),
     },
     # Authorization-code grants are single-use and live 10 minutes; an hourly sweep keeps the
     # table to the grants of the last hour or so (each holds an encrypted PKCE verifier).
     "purge-oauth-grants": {
-        "task": "apps.outbound.tasks.purge_oauth_grants",
+        "task": "apps.datasources.tasks.purge_oauth_grants",
         "schedule": timedelta(hours=1),
     },
     # Options entries live 300 s; sweeping every minute keeps anything past that for at most a

@@ -69,7 +69,7 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
 _SPECIFIC_VALIDATION_CODES_EXCLUDED = {"invalid", "required", "null", "blank", "invalid_choice"}
 
 
-def _flatten_validation(detail: Any, prefix: str = "") -> list[tuple[str, str, str]]:
+def flatten_validation(detail: Any, prefix: str = "") -> list[tuple[str, str, str]]:
     """Turn DRF's nested error detail into (field path, code, message) triples."""
     out: list[tuple[str, str, str]] = []
     if isinstance(detail, dict):
@@ -77,7 +77,7 @@ def _flatten_validation(detail: Any, prefix: str = "") -> list[tuple[str, str, s
             name = str(key) if not prefix else f"{prefix}.{key}"
             if key == "non_field_errors" and not prefix:
                 name = ""
-            out.extend(_flatten_validation(value, name))
+            out.extend(flatten_validation(value, name))
     elif isinstance(detail, list):
         if all(isinstance(item, drf_exceptions.ErrorDetail) for item in detail):
             for item in detail:
@@ -86,7 +86,7 @@ def _flatten_validation(detail: Any, prefix: str = "") -> list[tuple[str, str, s
             for index, value in enumerate(detail):
                 if value:
                     out.extend(
-                        _flatten_validation(value, f"{prefix}.{index}" if prefix else str(index))
+                        flatten_validation(value, f"{prefix}.{index}" if prefix else str(index))
                     )
     elif isinstance(detail, drf_exceptions.ErrorDetail):
         out.append((prefix, detail.code or "invalid", str(detail)))
@@ -96,7 +96,7 @@ def _flatten_validation(detail: Any, prefix: str = "") -> list[tuple[str, str, s
 
 
 def validation_error_body(detail: Any) -> dict[str, Any]:
-    problems = _flatten_validation(detail)
+    problems = flatten_validation(detail)
     fields: dict[str, list[dict[str, str]]] = {}
     for field, code, message in problems:
         fields.setdefault(field or "non_field_errors", []).append(

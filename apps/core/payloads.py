@@ -8,6 +8,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from apps.core.errors import ApplicationError
+
 
 def writable_part(
     data: dict[str, Any], *, writable: Collection[str], read_only: Collection[str]
@@ -25,3 +27,16 @@ def writable_part(
             }
         )
     return {name: value for name, value in data.items() if name in writable}
+
+
+class InvalidBody(ApplicationError):
+    code = "invalid_body"
+    status = 400
+    message = "Send a JSON object."
+
+
+def json_object(data: Any) -> dict[str, Any]:
+    """A request body that must be a JSON object."""
+    if not isinstance(data, dict):
+        raise InvalidBody()
+    return dict(data)

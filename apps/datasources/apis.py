@@ -3,21 +3,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Q, QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.errors import ApplicationError
+from apps.datasources.connection_test import connection_test
+from apps.datasources.inputs import DataSourceSerializer, datasource_input
 from apps.datasources.models import DataSource
 from apps.datasources.representation import datasource_representation
-from apps.datasources.serializers import (
-    AUTH_EXAMPLES,
-    ConnectionTestSerializer,
-    DataSourceSerializer,
-    PurgeSerializer,
-)
 from apps.datasources.services import (
     datasource_create,
     datasource_delete,
@@ -25,20 +21,53 @@ from apps.datasources.services import (
     datasource_record_test,
     datasource_update,
 )
-from apps.datasources.testing import connection_test
+from apps.outbound.auth import MODES
 from apps.tenants.api import TenantScopedViewSet
 
+BASE_EXAMPLE = {
+    "name": "Jira",
+    "type": "rest",
+    "slug": "jira-cloud",
+    "base_url": "https://example.atlassian.net/rest/api/3",
+    "docs_url": "https://developer.atlassian.com/cloud/jira/platform/rest/v3/",
+    "health_check_path": "/serverInfo",
+    "timeout_seconds": 60,
+    "headers": [{"name": "X-Env", "value": "prod"}],
+    "ping": {"method": "GET", "path": "/myself", "success_path": "active",
+             "success_values": ["true"]},
+}  # fmt: skip
 
-class InvalidBody(ApplicationError):
-    code = "invalid_body"
-    status = 400
-    message = "Send a JSON object."
+
+class StepSerializer(serializers.Serializer):
+    name = serializers.ChoiceField(choices=["dns", "connect", "tls", "auth", "request", "check"])
+    ok = serializers.BooleanField()
+    detail = serializers.CharField()
 
 
-def _body(request: Request) -> dict[str, Any]:
-    if not isinstance(request.data, dict):
-        raise InvalidBody()
-    return dict(request.data)
+class ConnectionTestSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    status_code = serializers.IntegerField(allow_null=True)
+    message = serializers.CharField()
+    elapsed_ms = serializers.FloatField()
+    steps = StepSerializer(many=True)
+
+
+class PurgeSerializer(serializers.Serializer):
+    purged = serializers.IntegerField()
+
+
+class DataSourceSchema(AutoSchema):
+    """One write example per registered auth mode."""
+
+    def get_examples(self) -> list[OpenApiExample]:
+        if getattr(self.view, "action", None) in ("create", "partial_update"):
+            return [
+                OpenApiExample(
+                    f"auth: {name}", value={**BASE_EXAMPLE, "auth": mode.example}, request_only=True
+                )
+                for name, mode in MODES.items()
+            ]
+        return super().get_examples()
 
 
 class DataSourceViewSet(TenantScopedViewSet):
@@ -46,6 +75,7 @@ class DataSourceViewSet(TenantScopedViewSet):
 
     model = DataSource
     serializer_class = DataSourceSerializer
+    schema = DataSourceSchema()
     lookup_value_regex = "[0-9a-f-]{36}"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
@@ -69,18 +99,15 @@ class DataSourceViewSet(TenantScopedViewSet):
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
         return Response(self._out(self.get_object()))
 
-    @extend_schema(examples=AUTH_EXAMPLES, responses={201: DataSourceSerializer})
     def create(self, request: Request) -> Response:
-        datasource = datasource_create(
-            tenant=request.tenant, data=_body(request), actor=request.user
-        )
+        changes = datasource_input(request.data)
+        datasource = datasource_create(tenant=request.tenant, actor=request.user, **changes)
         return Response(self._out(datasource), status=status.HTTP_201_CREATED)
 
-    @extend_schema(examples=AUTH_EXAMPLES)
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
-        datasource = datasource_update(
-            datasource=self.get_object(), data=_body(request), actor=request.user
-        )
+        datasource = self.get_object()
+        changes = datasource_input(request.data, auth_mode=datasource.auth_mode, partial=True)
+        datasource = datasource_update(datasource=datasource, actor=request.user, **changes)
         return Response(self._out(datasource))
 
     @extend_schema(responses={204: None})

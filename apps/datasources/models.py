@@ -11,16 +11,8 @@ from django.utils import timezone
 from apps.core.crypto import DecryptionError
 from apps.core.fields import EncryptedJSONField, EncryptedModel, EncryptedTextField
 from apps.core.stamps import StampedModel, tenant_stamp
+from apps.outbound.auth import mode_choices
 from apps.tenants.models import TenantOwned
-
-
-class AuthModeName(models.TextChoices):
-    NONE = "none", "No authentication"
-    BASIC = "basic", "Basic (user name and password)"
-    API_KEY = "api_key", "API key"
-    TOKEN = "token", "Token (with optional refresh)"
-    OAUTH2_CLIENT_CREDENTIALS = "oauth2_client_credentials", "OAuth 2.0 client credentials"
-    OAUTH2_AUTHORIZATION_CODE = "oauth2_authorization_code", "OAuth 2.0 authorization code"
 
 
 class Status(models.TextChoices):
@@ -52,9 +44,7 @@ class DataSource(EncryptedModel, StampedModel, TenantOwned):
         default=60, validators=[MinValueValidator(1), MaxValueValidator(60)]
     )
     headers = models.JSONField(default=list, blank=True)
-    auth_mode = models.CharField(
-        max_length=40, choices=AuthModeName.choices, default=AuthModeName.NONE
-    )
+    auth_mode = models.CharField(max_length=40, choices=mode_choices, default="none")
     auth_config = models.JSONField(default=dict, blank=True)
     secrets = EncryptedJSONField()
     ping = models.JSONField(default=dict, blank=True)

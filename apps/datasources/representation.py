@@ -6,9 +6,10 @@ from typing import Any
 
 from django.urls import reverse
 
-from apps.datasources.models import DataSource, TokenState, secrets_unreadable
+from apps.datasources.auth_settings import auth_read
+from apps.datasources.connections import token_state_get
+from apps.datasources.models import DataSource, secrets_unreadable
 from apps.outbound.auth import get_mode
-from apps.outbound.tokens import readable_state
 
 
 def secrets_set(datasource: DataSource) -> list[str]:
@@ -18,21 +19,16 @@ def secrets_set(datasource: DataSource) -> list[str]:
     return sorted(name for name, value in (datasource.secrets or {}).items() if value)
 
 
+def connected(datasource: DataSource) -> bool:
+    """Whether an interactive mode's grant left tokens to call with."""
+    state = token_state_get(datasource_id=datasource.pk)
+    return bool(state and (state.access_token or state.refresh_token))
+
+
 def auth_representation(datasource: DataSource, request: Any = None) -> dict[str, Any]:
-    mode = get_mode(datasource.auth_mode)
-    config = dict(datasource.auth_config or {})
-    auth: dict[str, Any] = {"mode": datasource.auth_mode}
-    for spec in mode.fields:
-        if not spec.secret and spec.name in config:
-            auth[spec.name] = config[spec.name]
-    if "refresh" in config:
-        auth["refresh"] = dict(config["refresh"])
-    if "expired_when" in config:
-        auth["expired_when"] = config["expired_when"]
-    auth["secrets_set"] = secrets_set(datasource)
-    if datasource.auth_mode == "oauth2_authorization_code":
-        state = readable_state(TokenState.objects.filter(datasource_id=datasource.pk).first())
-        auth["connected"] = bool(state and (state.access_token or state.refresh_token))
+    auth = auth_read(datasource.auth_mode, datasource.auth_config or {}, secrets_set(datasource))
+    if get_mode(datasource.auth_mode).interactive:
+        auth["connected"] = connected(datasource)
         path = reverse("datasource-connect", args=[datasource.tenant.slug, datasource.pk])
         auth["connect_url"] = request.build_absolute_uri(path) if request is not None else path
     return auth

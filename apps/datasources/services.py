@@ -1,7 +1,14 @@
-"""Data source services: create, update, delete, test and purge, each validated and audited."""
+"""Data source services: create, update, delete, test and purge, each validated and audited.
+
+Callers validate what a client wrote with ``inputs.datasource_input`` (the API and the configure
+page alike) and pass the validated values as keyword arguments; the checks that depend on what
+is stored (a unique slug, complete auth settings after a partial write, secrets never following
+a data source to a new host) happen here.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -10,36 +17,30 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 
-from apps.core.payloads import writable_part
-from apps.datasources import config as cfg
+from apps.datasources.auth_settings import (
+    AuthInput,
+    AuthSettings,
+    auth_merge,
+    auth_validate,
+    secret_destinations,
+)
+from apps.datasources.inputs import DEFAULT_TIMEOUT
 from apps.datasources.models import (
     AuditAction,
     AuditEntry,
     DataSource,
     Status,
+    TokenState,
     secrets_unreadable,
 )
 from apps.datasources.signals import datasource_changed
-from apps.outbound.tokens import token_forget
+from apps.outbound.auth import get_mode
 from apps.tenants.models import ApiKey, Tenant
 
-EDITABLE = ("name", "slug", "base_url", "docs_url", "health_check_path", "timeout_seconds",
-            "headers", "auth", "ping")  # fmt: skip
-# Fields of a read that a client may send back unchanged ("type" is checked: rest only).
-READ_ONLY = ("id", "type", "status", "last_error", "last_tested_at", "created_at", "updated_at")
-SIMPLE_FIELDS = ("name", "slug", "base_url", "docs_url", "health_check_path", "timeout_seconds",
-                 "headers", "ping")  # fmt: skip
-CLEANERS = {
-    "base_url": cfg.clean_base_url,
-    "docs_url": cfg.clean_docs_url,
-    "health_check_path": lambda value: cfg.clean_relative_path(value, "health_check_path"),
-    "timeout_seconds": cfg.clean_timeout,
-    "headers": cfg.clean_headers,
-    "ping": cfg.clean_ping,
-}
-# Auth settings whose change makes stored tokens meaningless (expired_when does not).
-_TOKEN_RELEVANT = ("provider", "client_id", "token_url", "authorize_url", "scope", "audience",
-                   "client_auth", "refresh", "in", "header_name", "scheme", "param_name")  # fmt: skip
+# Written as given (after validation); auth is merged, see _apply_auth.
+PLAIN_FIELDS = ("name", "slug", "base_url", "docs_url", "health_check_path", "timeout_seconds",
+                "headers", "ping")  # fmt: skip
+UNSET: Any = object()
 
 
 def actor_label(actor: Any) -> str:
@@ -51,7 +52,7 @@ def actor_label(actor: Any) -> str:
     return "system"
 
 
-def _user_of(actor: Any) -> Any:
+def user_of(actor: Any) -> Any:
     """The user behind ``actor``; None for an API key or the system."""
     return actor if getattr(actor, "pk", None) and not hasattr(actor, "api_key") else None
 
@@ -65,7 +66,7 @@ def audit_record(
         datasource=datasource,  # kept as a name only once the data source is deleted
         datasource_name=datasource.name,
         action=action,
-        actor=_user_of(actor),
+        actor=user_of(actor),
         actor_label=actor_label(actor)[:200],
         changes=sorted(changes or []),
         summary=summary[:500],
@@ -87,207 +88,263 @@ def _unique_slug(tenant: Tenant, base: str, exclude_pk: Any = None) -> str:
     return f"{base}-{n}"
 
 
-def _apply(
-    datasource: DataSource, data: dict[str, Any], *, partial: bool
-) -> tuple[list[str], bool]:
-    """Validate ``data`` and apply it to ``datasource`` (unsaved). Returns (changed field names,
-    whether stored tokens must be dropped). Raises ValidationError naming each field."""
-    if "type" in data and data["type"] != "rest":
-        raise ValidationError(
-            {"type": ValidationError("The only data source type is 'rest'.", code="invalid_choice")}
-        )
-    data = writable_part(data, writable=EDITABLE, read_only=READ_ONLY)
-    errors: dict[str, list] = {}
+# --- applying a write ---------------------------------------------------------------------
 
-    def attempt(fn, *args):
-        try:
-            return fn(*args)
-        except ValidationError as exc:
-            for key, value in exc.error_dict.items():
-                errors.setdefault(key, []).extend(value)
-            return None
 
-    before = {name: getattr(datasource, name) for name in SIMPLE_FIELDS}
-    # Secrets no configured key decrypts are kept as they are unless new ones replace them.
+@dataclass
+class Outcome:
+    """What a write changed (field names, secrets by name only) and whether stored tokens no
+    longer belong to the settings."""
+
+    changed: list[str]
+    forget_tokens: bool
+
+
+@dataclass
+class _Before:
+    base_url: str
+    auth_mode: str
+    auth_config: dict[str, Any]
+    secrets: dict[str, str]
+    unreadable: bool  # stored secrets no configured key decrypts
+    plain: dict[str, Any]
+
+
+def _before(datasource: DataSource) -> _Before:
     unreadable = bool(datasource.pk) and secrets_unreadable(datasource)
-    old = {
-        "base_url": datasource.base_url,
-        "auth_mode": datasource.auth_mode,
-        "auth_config": dict(datasource.auth_config or {}),
-        "secrets": dict(datasource.secrets or {}) if datasource.pk and not unreadable else {},
-    }
-    new_secrets, replaced = old["secrets"], False
-    if "name" in data:
-        name = (data["name"] or "").strip() if isinstance(data["name"], str) else ""
-        if not name:
-            errors.setdefault("name", []).append(ValidationError("Give the data source a name."))
-        elif len(name) > 200:
-            errors.setdefault("name", []).append(ValidationError("At most 200 characters."))
-        else:
-            datasource.name = name
-    if data.get("slug"):
-        slug = data["slug"]
-        if not isinstance(slug, str) or slugify(slug) != slug or len(slug) > 100:
-            errors.setdefault("slug", []).append(
-                ValidationError("Use lowercase letters, digits and hyphens.", code="invalid_slug")
-            )
-        elif (
-            DataSource.objects.filter(tenant_id=datasource.tenant_id, slug=slug)
-            .exclude(pk=datasource.pk)
-            .exists()
-        ):
-            errors.setdefault("slug", []).append(
-                ValidationError("Another data source of this tenant has this slug.", code="unique")
-            )
-        else:
-            datasource.slug = slug
-    for name, clean in CLEANERS.items():
-        if name in data:
-            value = attempt(clean, data[name])
-            if value is not None:
-                setattr(datasource, name, value)
-
-    sent_secrets: set[str] = set()
-    if "auth" in data:
-        auth = data["auth"]
-        if not isinstance(auth, dict):
-            errors.setdefault("auth", []).append(ValidationError("auth must be an object."))
-        else:
-            merged = attempt(
-                lambda: cfg.merge_auth(
-                    old_mode=old["auth_mode"], old_config=old["auth_config"],
-                    old_secrets=old["secrets"], auth=auth, partial=partial,
-                )
-            )  # fmt: skip
-            if merged is not None:
-                mode, config, secrets, sent_secrets = merged
-                if attempt(cfg.validate_auth, mode, config, secrets) is None and not any(
-                    k.startswith("auth") for k in errors
-                ):
-                    datasource.auth_mode, datasource.auth_config = mode, config
-                    datasource.secrets = new_secrets = secrets
-                    replaced = True
-    if errors:
-        raise ValidationError(errors)
-
-    # Stored secrets never follow a data source to a new host.
-    kept = {name for name in old["secrets"] if name in new_secrets} - sent_secrets
-    if unreadable and not replaced:
-        kept = {"the stored secrets"}
-    if datasource.pk and kept and old["base_url"]:
-        hosts_before = cfg.secret_destinations(
-            old["base_url"], old["auth_mode"], old["auth_config"]
-        )
-        hosts_after = cfg.secret_destinations(
-            datasource.base_url, datasource.auth_mode, datasource.auth_config
-        )
-        if not hosts_after <= hosts_before:
-            field = "base_url" if datasource.base_url != old["base_url"] else "auth"
-            names = ", ".join(sorted(kept))
-            raise ValidationError(
-                {
-                    field: ValidationError(
-                        f"The secrets go to a new host: send them again ({names}).",
-                        code="secrets_required",
-                        params={"secrets": sorted(kept)},
-                    )
-                }
-            )
-
-    changed = [name for name in SIMPLE_FIELDS if getattr(datasource, name) != before[name]]
-    if datasource.auth_mode != old["auth_mode"] or datasource.auth_config != old["auth_config"]:
-        changed.append("auth")
-    for name in sorted(set(old["secrets"]) | set(new_secrets)):
-        if old["secrets"].get(name) != new_secrets.get(name):
-            changed.append(f"auth.{name} (secret)")
-
-    hosts_changed = cfg.secret_destinations(
-        old["base_url"], old["auth_mode"], old["auth_config"]
-    ) != (
-        cfg.secret_destinations(datasource.base_url, datasource.auth_mode, datasource.auth_config)
+    stored = {} if not datasource.pk or unreadable else dict(datasource.secrets or {})
+    return _Before(
+        base_url=datasource.base_url,
+        auth_mode=datasource.auth_mode,
+        auth_config=dict(datasource.auth_config or {}),
+        secrets=stored,
+        unreadable=unreadable,
+        plain={name: getattr(datasource, name) for name in PLAIN_FIELDS},
     )
-    relevant = lambda c: {k: c.get(k) for k in _TOKEN_RELEVANT}  # noqa: E731
+
+
+def _apply_plain(datasource: DataSource, changes: dict[str, Any]) -> None:
+    slug = changes.get("slug")
+    if (
+        slug
+        and DataSource.objects.filter(tenant_id=datasource.tenant_id, slug=slug)
+        .exclude(pk=datasource.pk)
+        .exists()
+    ):
+        raise ValidationError(
+            {
+                "slug": ValidationError(
+                    "Another data source of this tenant has this slug.", code="unique"
+                )
+            }
+        )
+    for name in PLAIN_FIELDS:
+        if name in changes and not (name == "slug" and not changes[name]):
+            value = changes[name]
+            if name == "ping":
+                value = {"method": "GET", "path": "", "success_path": "", "success_values": [],
+                         **(value or {})}  # fmt: skip
+            setattr(datasource, name, value)
+
+
+def _apply_auth(
+    datasource: DataSource, auth: AuthInput | None, before: _Before, *, partial: bool
+) -> AuthSettings | None:
+    if auth is None:
+        return None
+    settings = auth_merge(
+        old_mode=before.auth_mode,
+        old_config=before.auth_config,
+        old_secrets=before.secrets,
+        auth=auth,
+        partial=partial,
+    )
+    auth_validate(settings)
+    datasource.auth_mode, datasource.auth_config = settings.mode, settings.config
+    datasource.secrets = settings.secrets
+    return settings
+
+
+def _check_secrets_stay(
+    datasource: DataSource, before: _Before, settings: AuthSettings | None
+) -> None:
+    """Stored secrets never follow a data source to a new host."""
+    if not datasource.pk or not before.base_url:
+        return
+    if settings is None:
+        kept = {"the stored secrets"} if before.unreadable else set(before.secrets)
+    else:
+        kept = {name for name in before.secrets if name in settings.secrets}
+        kept -= settings.sent_secrets
+    if not kept:
+        return
+    hosts_before = secret_destinations(before.base_url, before.auth_mode, before.auth_config)
+    hosts_after = secret_destinations(
+        datasource.base_url, datasource.auth_mode, datasource.auth_config
+    )
+    if not hosts_after <= hosts_before:
+        field = "base_url" if datasource.base_url != before.base_url else "auth"
+        raise ValidationError(
+            {
+                field: ValidationError(
+                    f"The secrets go to a new host: send them again ({', '.join(sorted(kept))}).",
+                    code="secrets_required",
+                    params={"secrets": sorted(kept)},
+                )
+            }
+        )
+
+
+def _outcome(datasource: DataSource, before: _Before, settings: AuthSettings | None) -> Outcome:
+    changed = [name for name in PLAIN_FIELDS if getattr(datasource, name) != before.plain[name]]
+    if datasource.auth_mode != before.auth_mode or datasource.auth_config != before.auth_config:
+        changed.append("auth")
+    after = settings.secrets if settings is not None else before.secrets
+    for name in sorted(set(before.secrets) | set(after)):
+        if before.secrets.get(name) != after.get(name):
+            changed.append(f"auth.{name} (secret)")
+    if settings is not None and before.unreadable:
+        changed.append("auth (unreadable secrets replaced)")
+    mode = get_mode(datasource.auth_mode)
+    hosts_changed = secret_destinations(
+        before.base_url, before.auth_mode, before.auth_config
+    ) != secret_destinations(datasource.base_url, datasource.auth_mode, datasource.auth_config)
     forget = bool(datasource.pk) and (
-        datasource.auth_mode != old["auth_mode"]
-        or relevant(datasource.auth_config) != relevant(old["auth_config"])
-        or old["secrets"] != new_secrets
-        or (unreadable and replaced)
+        datasource.auth_mode != before.auth_mode
+        or mode.token_relevant(datasource.auth_config)
+        != get_mode(before.auth_mode).token_relevant(before.auth_config)
+        or before.secrets != after
+        or (before.unreadable and settings is not None)
         or hosts_changed
     )
-    return changed, forget
+    return Outcome(changed=changed, forget_tokens=forget)
+
+
+def _apply(datasource: DataSource, changes: dict[str, Any], *, partial: bool) -> Outcome:
+    """Apply validated ``changes`` to ``datasource`` (unsaved); ValidationError names each
+    problem that depends on what is stored."""
+    before = _before(datasource)
+    _apply_plain(datasource, changes)
+    settings = _apply_auth(datasource, changes.get("auth"), before, partial=partial)
+    _check_secrets_stay(datasource, before, settings)
+    return _outcome(datasource, before, settings)
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    return {name: value for name, value in values.items() if value is not UNSET}
+
+
+# --- services -----------------------------------------------------------------------------
 
 
 def datasource_create(
-    *, tenant: Tenant, data: dict[str, Any], actor: Any, require_connection: bool = True
+    *,
+    tenant: Tenant,
+    actor: Any,
+    name: str,
+    base_url: str = "",
+    type: str = "rest",
+    slug: str = "",
+    docs_url: str = "",
+    health_check_path: str = "",
+    timeout_seconds: int = DEFAULT_TIMEOUT,
+    headers: list[dict[str, str]] | None = None,
+    auth: AuthInput | None = None,
+    ping: dict[str, Any] | None = None,
 ) -> DataSource:
-    """A new data source from ``data`` (the contract's write shape)."""
-    if require_connection and "base_url" not in data:
-        raise ValidationError(
-            {"base_url": ValidationError("This field is required.", code="required")}
-        )
-    if not isinstance(data.get("name"), str) or not data["name"].strip():
-        raise ValidationError(
-            {"name": ValidationError("Give the data source a name.", code="required")}
-        )
-    datasource = DataSource(tenant=tenant, type="rest")
-    _apply(datasource, data, partial=False)
+    """A new data source (a wizard's first step gives the name alone)."""
+    datasource = DataSource(tenant=tenant, type=type)
+    _apply(
+        datasource,
+        dict(
+            name=name,
+            base_url=base_url,
+            slug=slug,
+            docs_url=docs_url,
+            health_check_path=health_check_path,
+            timeout_seconds=timeout_seconds,
+            headers=headers or [],
+            ping=ping or {},
+            auth=auth or AuthInput(mode="none"),
+        ),
+        partial=False,
+    )
     if not datasource.slug:
         datasource.slug = _unique_slug(tenant, datasource.name)
     with transaction.atomic():
-        datasource.created_by = _user_of(actor)
+        datasource.created_by = user_of(actor)
         datasource.save()
         audit_record(datasource=datasource, action=AuditAction.CREATED, actor=actor)
     return datasource
 
 
-def datasource_update(*, datasource: DataSource, data: dict[str, Any], actor: Any) -> DataSource:
+def datasource_update(
+    *,
+    datasource: DataSource,
+    actor: Any,
+    name: str = UNSET,
+    type: str = UNSET,
+    slug: str = UNSET,
+    base_url: str = UNSET,
+    docs_url: str = UNSET,
+    health_check_path: str = UNSET,
+    timeout_seconds: int = UNSET,
+    headers: list[dict[str, str]] = UNSET,
+    auth: AuthInput = UNSET,
+    ping: dict[str, Any] = UNSET,
+) -> DataSource:
     """Apply a partial change; omitted secrets keep their value, null clears them."""
-    changed, forget = _apply(datasource, data, partial=True)
-    if not changed:
+    changes = _given(name=name, slug=slug, base_url=base_url, docs_url=docs_url,
+                     health_check_path=health_check_path, timeout_seconds=timeout_seconds,
+                     headers=headers, auth=auth, ping=ping)  # fmt: skip
+    outcome = _apply(datasource, changes, partial=True)
+    if not outcome.changed:
         return datasource
     with transaction.atomic():
         datasource.save()  # increments cache_version and moves the stamps (StampedModel)
-        if forget:
-            token_forget(datasource)
+        if outcome.forget_tokens:
+            TokenState.objects.filter(datasource_id=datasource.pk).delete()
         audit_record(
-            datasource=datasource, action=AuditAction.CHANGED, actor=actor, changes=changed
-        )
-        datasource_changed.send(sender=DataSource, datasource=datasource)
+            datasource=datasource, action=AuditAction.CHANGED, actor=actor,
+            changes=outcome.changed,
+        )  # fmt: skip
     return datasource
 
 
-def datasource_delete(*, datasource: DataSource, actor: Any) -> None:
-    from apps.items.cache import purge_datasource
+def datasource_preview(*, datasource: DataSource, **changes: Any) -> tuple[DataSource, bool]:
+    """An unsaved copy of ``datasource`` with ``changes`` applied, for testing before saving,
+    and whether its stored tokens still belong to it (False when the auth settings changed)."""
+    copy = DataSource.objects.get(pk=datasource.pk)
+    outcome = _apply(copy, _given(**changes), partial=True)
+    return copy, not outcome.forget_tokens
 
+
+def datasource_delete(*, datasource: DataSource, actor: Any) -> None:
     with transaction.atomic():
         audit_record(datasource=datasource, action=AuditAction.DELETED, actor=actor)
-        datasource_id = datasource.pk
-        datasource_changed.send(sender=DataSource, datasource=datasource)
+        datasource_id, tenant_id = datasource.pk, datasource.tenant_id
         datasource.delete()
-    purge_datasource(datasource_id)
+    # What was derived from it (cached options) goes too; receivers: apps.items.
+    datasource_changed.send(
+        sender=DataSource, datasource_id=datasource_id, tenant_id=tenant_id, purge=True
+    )
 
 
 def datasource_purge_cache(*, datasource: DataSource, actor: Any) -> int:
     """Drop every cached options answer of ``datasource``; returns how many were removed."""
-    from apps.items.cache import purge_datasource
-
+    # A new cache version makes every cached answer unreachable at once; the purge below
+    # frees the memory now rather than at expiry.
     DataSource.objects.filter(pk=datasource.pk).update(cache_version=F("cache_version") + 1)
     datasource.refresh_from_db(fields=["cache_version"])
-    datasource_changed.send(sender=DataSource, datasource=datasource)
-    purged = purge_datasource(datasource.pk)
+    replies = datasource_changed.send(
+        sender=DataSource, datasource_id=datasource.pk, tenant_id=datasource.tenant_id, purge=True
+    )
+    purged = sum(count for _, count in replies if isinstance(count, int))
     audit_record(
         datasource=datasource, action=AuditAction.CACHE_PURGED, actor=actor,
         summary=f"{purged} cached answers removed",
     )  # fmt: skip
     return purged
-
-
-def datasource_preview(*, datasource: DataSource, data: dict[str, Any]) -> tuple[DataSource, bool]:
-    """An unsaved copy of ``datasource`` with ``data`` applied, for testing before saving, and
-    whether its stored tokens still belong to it (False when the auth settings changed)."""
-    copy = DataSource.objects.get(pk=datasource.pk)
-    _, forget = _apply(copy, data, partial=True)
-    return copy, not forget
 
 
 def datasource_record_test(*, datasource: DataSource, ok: bool, message: str, actor: Any,

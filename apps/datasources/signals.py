@@ -1,6 +1,6 @@
-"""Sent after a data source changed in a way that invalidates what was derived from it
-(cached options, remembered items). Receivers: apps.items."""
+"""Sent when what was derived from a data source must go (it was deleted, or its cache purged).
+Receivers (apps.items) return how many cached answers they removed."""
 
 from django.dispatch import Signal
 
-datasource_changed = Signal()  # kwargs: datasource
+datasource_changed = Signal()  # kwargs: datasource_id, tenant_id, purge

@@ -13,9 +13,14 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.generic import DetailView, ListView
+from rest_framework.exceptions import ValidationError as DRFValidationError
 
+from apps.datasources.connection_test import connection_test
+from apps.datasources.connections import token_state_get
 from apps.datasources.forms import ConfigureForm, CreateForm
+from apps.datasources.inputs import datasource_input
 from apps.datasources.models import AuditAction, DataSource, TokenState
+from apps.datasources.oauth import OAuthFlowError, oauth_begin, oauth_complete
 from apps.datasources.representation import secrets_set
 from apps.datasources.services import (
     audit_record,
@@ -26,11 +31,8 @@ from apps.datasources.services import (
     datasource_record_test,
     datasource_update,
 )
-from apps.datasources.testing import connection_test
 from apps.outbound.auth import get_mode
 from apps.outbound.errors import OutboundError
-from apps.outbound.oauth import OAuthFlowError, oauth_begin, oauth_complete
-from apps.outbound.tokens import readable_state
 from apps.tenants.scoping import TenantRequiredMixin, TenantScopedQuerysetMixin
 
 
@@ -85,9 +87,8 @@ class DataSourceCreateView(TenantRequiredMixin, View):
         if form.is_valid():
             try:
                 datasource = datasource_create(
-                    tenant=request.tenant, data={"name": form.cleaned_data["name"]},
-                    actor=request.user, require_connection=False,
-                )  # fmt: skip
+                    tenant=request.tenant, actor=request.user, name=form.cleaned_data["name"]
+                )
             except ValidationError as exc:
                 for message in exc.messages:
                     form.add_error("name", message)
@@ -112,10 +113,10 @@ class DataSourceDetailView(TenantRequiredMixin, TenantScopedQuerysetMixin, Detai
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         ds = self.object
-        state = readable_state(TokenState.objects.filter(datasource=ds).first())
+        state = token_state_get(datasource_id=ds.pk)
         return super().get_context_data(
             title=ds.name,
-            auth_description=get_mode(ds.auth_mode).describe(ds),
+            auth_description=get_mode(ds.auth_mode).describe(ds.auth_config or {}),
             secrets_set=secrets_set(ds),
             token_state=state,
             connected=bool(state and (state.access_token or state.refresh_token)),
@@ -157,9 +158,10 @@ class DataSourceConfigureView(TenantRequiredMixin, TenantScopedQuerysetMixin, Vi
         form = ConfigureForm(request.POST, datasource=ds)
         if form.is_valid():
             try:
-                datasource_update(datasource=ds, data=form.to_data(), actor=request.user)
-            except ValidationError as exc:
-                form.add_service_errors(exc)
+                changes = datasource_input(form.to_data(), auth_mode=ds.auth_mode, partial=True)
+                datasource_update(datasource=ds, actor=request.user, **changes)
+            except (ValidationError, DRFValidationError) as exc:
+                form.add_errors(exc)
             else:
                 messages.success(request, f"“{ds.name}” saved.")
                 if request.POST.get("then") == "connect":
@@ -185,9 +187,10 @@ class DataSourceTestView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
             if not form.is_valid():
                 return self._invalid(form)
             try:
-                target, tokens_usable = datasource_preview(datasource=ds, data=form.to_data())
-            except ValidationError as exc:
-                form.add_service_errors(exc)
+                changes = datasource_input(form.to_data(), auth_mode=ds.auth_mode, partial=True)
+                target, tokens_usable = datasource_preview(datasource=ds, **changes)
+            except (ValidationError, DRFValidationError) as exc:
+                form.add_errors(exc)
                 return self._invalid(form)
         result = connection_test(target, ephemeral_tokens=not tokens_usable)
         datasource_record_test(
@@ -253,7 +256,9 @@ class OAuthConnectView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
             {
                 "title": f"Connect {datasource.name}",
                 "object": datasource,
-                "auth_description": get_mode(datasource.auth_mode).describe(datasource),
+                "auth_description": get_mode(datasource.auth_mode).describe(
+                    datasource.auth_config or {}
+                ),
             },
         )
 

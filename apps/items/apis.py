@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.errors import ApplicationError
-from apps.datasources.apis import _body
+from apps.core.payloads import json_object
 from apps.items import lookup
 from apps.items.cors import allow
 from apps.items.models import ConnectedItem
@@ -67,12 +67,12 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
 
     @extend_schema(examples=[ITEM_EXAMPLE], responses={201: ItemSerializer})
     def create(self, request: Request) -> Response:
-        item = item_create(tenant=request.tenant, data=_body(request))
+        item = item_create(tenant=request.tenant, data=json_object(request.data))
         return Response(ItemSerializer(item).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(examples=[ITEM_EXAMPLE])
     def partial_update(self, request: Request, key: str | None = None) -> Response:
-        item = item_update(item=self.get_object(), data=_body(request))
+        item = item_update(item=self.get_object(), data=json_object(request.data))
         return Response(ItemSerializer(item).data)
 
     @extend_schema(responses={204: None})

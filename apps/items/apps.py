@@ -8,13 +8,15 @@ class ItemsConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.datasources.signals import datasource_changed
-        from apps.items.lookup import bump_stamp
+        from apps.items.cache import purge_datasource
         from apps.items.models import ConnectedItem
 
-        def on_datasource_changed(sender, datasource, **kwargs):
-            bump_stamp(datasource.tenant_id)
+        def on_datasource_changed(sender, datasource_id, purge=False, **kwargs) -> int:
+            # What processes remember follows the data source's stamps (StampedModel); what is
+            # cached of it goes here, and the count is the purge-cache action's answer.
+            return purge_datasource(datasource_id) if purge else 0
 
-        datasource_changed.connect(on_datasource_changed, weak=False, dispatch_uid="items-stamp")
+        datasource_changed.connect(on_datasource_changed, weak=False, dispatch_uid="items-purge")
         from apps.tenants.navigation import DASHBOARD_CARDS, DashboardCard
 
         DASHBOARD_CARDS.append(

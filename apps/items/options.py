@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from apps.core.errors import ApplicationError, NotFound
+from apps.datasources.connections import datasource_request
 from apps.items import cache as options_cache
 from apps.items import lookup, rsql
 from apps.items.models import ConnectedItem
@@ -32,7 +33,6 @@ from apps.outbound.errors import (
 )
 from apps.outbound.paths import get_path
 from apps.outbound.redaction import Masker
-from apps.outbound.service import datasource_request
 
 logger = logging.getLogger("plugboard.options")
 

@@ -17,15 +17,14 @@ def placeholders(template: str) -> list[str]:
     return _PLACEHOLDER.findall(template or "")
 
 
-def check_template(template: str, field: str) -> None:
+def check_template(template: str) -> None:
+    """Refuse placeholders other than the recipe's variables."""
     unknown = sorted({name for name in placeholders(template) if name not in RECIPE_VARIABLES})
     if unknown:
         raise ValidationError(
-            {
-                field: f"Unknown placeholder {{{{{unknown[0]}}}}}; use "
-                + ", ".join(f"{{{{{v}}}}}" for v in RECIPE_VARIABLES)
-                + "."
-            }
+            f"Unknown placeholder {{{{{unknown[0]}}}}}; use "
+            + ", ".join(f"{{{{{v}}}}}" for v in RECIPE_VARIABLES)
+            + "."
         )
 
 

@@ -14,27 +14,24 @@
     var select = form.querySelector("#id_auth_mode");
     if (!select) return;
     var sections = form.querySelectorAll(".pb-auth-mode");
-    var expired = form.querySelector("#expired-settings");
+    var connect = form.querySelector("#connect-settings");
     function show() {
-      var tokenBearing = false;
-      sections.forEach(function (section) {
-        var active = section.dataset.mode === select.value;
-        section.hidden = !active;
-        if (active) tokenBearing = section.dataset.tokenBearing === "1";
-      });
-      if (expired) expired.hidden = !tokenBearing;
+      sections.forEach(function (section) { section.hidden = section.dataset.mode !== select.value; });
+      if (connect) connect.hidden = connect.dataset.modes.split(" ").indexOf(select.value) < 0;
     }
     select.addEventListener("change", show);
     show();
   }
 
-  function setupRefreshRecipe(form) {
-    var toggle = form.querySelector("#id_token__refresh_enabled");
-    var recipe = form.querySelector("#refresh-recipe");
-    if (!toggle || !recipe) return;
-    function show() { recipe.hidden = !toggle.checked; }
-    toggle.addEventListener("change", show);
-    show();
+  function setupToggledGroups(form) {
+    // An optional group of settings (e.g. the token refresh recipe) shows when its box is ticked.
+    form.querySelectorAll("[data-toggled-by]").forEach(function (group) {
+      var toggle = document.getElementById(group.dataset.toggledBy);
+      if (!toggle) return;
+      function show() { group.hidden = !toggle.checked; }
+      toggle.addEventListener("change", show);
+      show();
+    });
   }
 
   function setupHeaders(form) {
@@ -140,7 +137,7 @@
     var form = document.getElementById("datasource-form");
     if (form) {
       setupAuthModes(form);
-      setupRefreshRecipe(form);
+      setupToggledGroups(form);
       setupHeaders(form);
       setupTest(form, true);
     }

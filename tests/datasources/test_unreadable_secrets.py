@@ -107,7 +107,7 @@ def test_a_save_racing_a_key_rotation_never_writes_back_under_the_old_key(acme, 
 
     settings.FIELD_ENCRYPTION_KEYS = [k2, k1]
     call_command("rotate_encryption_keys", stdout=StringIO())
-    datasource_update(datasource=loaded, data={"name": "Changed meanwhile"}, actor=None)
+    datasource_update(datasource=loaded, name="Changed meanwhile", actor=None)
     settings.FIELD_ENCRYPTION_KEYS = [k2]  # the old key is removed
 
     assert DataSource.objects.get(pk=ds.pk).secrets == {"password": "pw"}

@@ -107,7 +107,9 @@ def test_wizard_with_client_credentials(signed_in, live_server, oauth):
     page.fill("#id_oauth2_client_credentials__client_id", "cc-client")
     page.fill("#id_oauth2_client_credentials__client_secret", "cc-secret-value")
     page.fill("#id_oauth2_client_credentials__scope", "read")
-    assert page.locator("#expired-settings").is_visible()
+    # A token-bearing mode shows when a token counts as expired; other modes' settings hide.
+    assert page.locator("#group-oauth2_client_credentials__expired_when").is_visible()
+    assert not page.locator("#group-token__expired_when").is_visible()
 
     run_test_and_save(page)
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from apps.datasources.connections import datasource_request
 from apps.datasources.models import DataSource
 from apps.items.services import item_create
 from apps.outbound.errors import DestinationBlocked, TokenRefreshFailed
-from apps.outbound.service import datasource_request
 from tests.factories import DataSourceFactory
 
 OPTIONS = "/api/v1/items/echo/options/"

@@ -3,8 +3,9 @@
 
 import pytest
 
+from apps.datasources.connections import datasource_request
 from apps.datasources.models import Status, TokenState
-from apps.outbound.service import NotConnected, datasource_request
+from apps.outbound.service import NotConnected
 from tests.factories import DataSourceFactory
 
 

@@ -7,11 +7,11 @@ import responses
 from django.test import override_settings
 from django.utils import timezone
 
+from apps.datasources.connections import datasource_request
+from apps.datasources.connections import datasource_token as token_current
 from apps.datasources.models import Status, TokenState
 from apps.outbound.client import parse_retry_after
 from apps.outbound.errors import TokenRefreshFailed
-from apps.outbound.service import datasource_request
-from apps.outbound.tokens import token_current
 from tests.factories import DataSourceFactory
 
 API = "https://api.example.com"

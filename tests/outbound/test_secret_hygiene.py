@@ -11,10 +11,10 @@ from urllib.parse import quote, quote_plus
 import pytest
 import responses
 
+from apps.datasources.connections import datasource_request
 from apps.datasources.models import DataSource
 from apps.items.services import item_create
 from apps.outbound.errors import InvalidRequestSettings, TokenRefreshFailed
-from apps.outbound.service import datasource_request
 from tests.datasources.test_secret_canaries import everything_in_redis
 from tests.factories import DataSourceFactory
 

@@ -11,8 +11,8 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.datasources.connections import TokenStateStore, connection_of, datasource_request
 from apps.datasources.models import TokenState
-from apps.outbound.service import datasource_request
 from apps.outbound.tokens import token_refresh
 from tests.factories import DataSourceFactory
 from tests.outbound.oauth_helpers import connect
@@ -156,7 +156,11 @@ def test_with_redis_down_a_refresh_waits_for_the_token_rows_database_lock(
         assert holding.wait(10)
         done = threading.Event()
         refresher = threading.Thread(
-            target=lambda: (token_refresh(cc_source, stale=None), connection.close(), done.set())
+            target=lambda: (
+                token_refresh(connection_of(cc_source), TokenStateStore(cc_source.pk), stale=None),
+                connection.close(),
+                done.set(),
+            )
         )
         refresher.start()
         assert not done.wait(2), "the refresh did not wait for the row lock"

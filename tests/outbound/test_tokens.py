@@ -9,10 +9,10 @@ import requests
 from celery.signals import before_task_publish
 from django.utils import timezone
 
+from apps.datasources.connections import datasource_request
 from apps.datasources.models import Status, TokenState
+from apps.datasources.tasks import refresh_expiring_tokens
 from apps.outbound.errors import TokenRefreshFailed
-from apps.outbound.service import datasource_request
-from apps.outbound.tasks import refresh_expiring_tokens
 from tests.factories import DataSourceFactory
 from tests.outbound.oauth_helpers import connect, connect_path, consent, start_connect
 from tests.support.concurrency import run_together
@@ -310,7 +310,7 @@ def test_stale_grants_are_purged_on_a_schedule(client, acme, code_source):
     from django.conf import settings
 
     from apps.datasources.models import OAuthGrant
-    from apps.outbound.tasks import purge_oauth_grants
+    from apps.datasources.tasks import purge_oauth_grants
 
     client.force_login(acme.owner)
     ds = code_source()
@@ -322,4 +322,4 @@ def test_stale_grants_are_purged_on_a_schedule(client, acme, code_source):
     assert purge_oauth_grants() == 2
     assert OAuthGrant.objects.count() == 1
     tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert "apps.outbound.tasks.purge_oauth_grants" in tasks
+    assert "apps.datasources.tasks.purge_oauth_grants" in tasks

@@ -2,18 +2,20 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 
-from apps.outbound.auth.base import AuthMode, FieldSpec
-from apps.outbound.client import Credentials, OutboundRequest
+from apps.outbound.auth.base import AuthMode, FieldSpec, Kind
+from apps.outbound.client import Credentials
 from apps.outbound.headers import validate_header_name, validate_header_value
+
+PLACES = (("header", "Header"), ("query", "Query parameter"))
 
 
 class ApiKeyAuth(AuthMode):
     name = "api_key"
     label = "API key"
     fields = (
-        FieldSpec("name", "Header or parameter name", required=True, help="e.g. X-API-Key"),
-        FieldSpec("value", "Key", secret=True, required=True),
-        FieldSpec("in", "Send it in", choices=("header", "query"), default="header"),
+        FieldSpec("name", "Header or parameter name", required=True, placeholder="X-API-Key"),
+        FieldSpec("value", "Key", kind=Kind.SECRET, required=True),
+        FieldSpec("in", "Send it in", kind=Kind.CHOICE, choices=PLACES, default="header"),
     )
     example = {"mode": "api_key", "name": "X-API-Key", "value": "s3cr3t", "in": "header"}
 
@@ -30,13 +32,12 @@ class ApiKeyAuth(AuthMode):
                 except ValidationError as exc:
                     raise ValidationError({"value": exc.messages}) from exc
 
-    def describe(self, datasource) -> str:
-        where = datasource.auth_config.get("in", "header")
-        return f"API key in {where} {datasource.auth_config.get('name', '')}"
+    def describe(self, config) -> str:
+        return f"API key in {config.get('in', 'header')} {config.get('name', '')}"
 
-    def apply(self, datasource, request: OutboundRequest) -> Credentials:
-        name = datasource.auth_config.get("name", "")
-        value = datasource.secrets.get("value", "")
-        if datasource.auth_config.get("in", "header") == "query":
+    def apply(self, connection) -> Credentials:
+        name = connection.auth_config.get("name", "")
+        value = connection.secrets.get("value", "")
+        if connection.auth_config.get("in", "header") == "query":
             return Credentials(params=[(name, value)])
         return Credentials(headers={name: value})

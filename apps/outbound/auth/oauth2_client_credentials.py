@@ -3,10 +3,12 @@ from __future__ import annotations
 import base64
 from urllib.parse import quote, urlencode
 
-from apps.outbound.auth.base import AuthMode, FieldSpec, TokenResult, validate_expired_when
+from apps.outbound.auth.base import AuthMode, FieldSpec, Kind, TokenResult
 from apps.outbound.auth.tokenresponse import parse_token_response
 from apps.outbound.client import TOKEN_MAX_BYTES, Credentials, OutboundRequest, send
-from apps.outbound.urls import validate_https_url
+from apps.outbound.destinations import validate_https_url
+
+CLIENT_AUTH = (("basic", "HTTP Basic (recommended)"), ("body", "In the request body"))
 
 
 class ClientCredentialsAuth(AuthMode):
@@ -16,15 +18,15 @@ class ClientCredentialsAuth(AuthMode):
     label = "OAuth 2.0 client credentials"
     token_bearing = True
     fields = (
-        FieldSpec("token_url", "Token URL", required=True),
+        FieldSpec("token_url", "Token URL", kind=Kind.URL, required=True, sends_secrets=True,
+                  check=validate_https_url, placeholder="https://auth.example.com/oauth/token"),
         FieldSpec("client_id", "Client ID", required=True),
-        FieldSpec("client_secret", "Client secret", secret=True, required=True),
-        FieldSpec("scope", "Scope"),
-        FieldSpec("audience", "Audience"),
-        FieldSpec(
-            "client_auth", "Client authentication", choices=("basic", "body"), default="basic"
-        ),
-    )
+        FieldSpec("client_secret", "Client secret", kind=Kind.SECRET, required=True),
+        FieldSpec("scope", "Scope", help="Space-separated, as the provider names them."),
+        FieldSpec("audience", "Audience", help="Only for providers that ask for one (Auth0)."),
+        FieldSpec("client_auth", "Client authentication", kind=Kind.CHOICE,
+                  choices=CLIENT_AUTH, default="basic"),
+    )  # fmt: skip
     example = {
         "mode": "oauth2_client_credentials",
         "token_url": "https://auth.example.com/oauth/token",
@@ -34,22 +36,14 @@ class ClientCredentialsAuth(AuthMode):
         "client_auth": "basic",
     }
 
-    def validate(self, config, secrets) -> None:
-        super().validate(config, secrets)
-        validate_https_url(config.get("token_url", ""), "token_url")
-        validate_expired_when(config.get("expired_when"))
+    def describe(self, config) -> str:
+        return f"OAuth 2.0 client credentials ({config.get('client_id', '')})"
 
-    def secret_hosts(self, config) -> list[str]:
-        return [config.get("token_url", "")]
-
-    def describe(self, datasource) -> str:
-        return f"OAuth 2.0 client credentials ({datasource.auth_config.get('client_id', '')})"
-
-    def can_refresh(self, datasource, state) -> bool:
+    def can_refresh(self, connection, stored) -> bool:
         return True
 
-    def fetch_token(self, datasource, state) -> TokenResult:
-        config = datasource.auth_config
+    def fetch_token(self, connection, stored) -> TokenResult:
+        config = connection.auth_config
         form = {"grant_type": "client_credentials"}
         if config.get("scope"):
             form["scope"] = config["scope"]
@@ -60,7 +54,7 @@ class ClientCredentialsAuth(AuthMode):
             "Accept": "application/json",
         }
         client_id = config.get("client_id", "")
-        secret = datasource.secrets.get("client_secret", "")
+        secret = connection.secrets.get("client_secret", "")
         if config.get("client_auth", "basic") == "body":
             form.update(client_id=client_id, client_secret=secret)
             sensitive = {}
@@ -73,10 +67,11 @@ class ClientCredentialsAuth(AuthMode):
             OutboundRequest(
                 "POST", config["token_url"], headers=headers, body=urlencode(form).encode()
             ),
-            timeout=datasource.timeout_seconds,
+            timeout=connection.timeout_seconds,
             max_bytes=TOKEN_MAX_BYTES,
-            pool=datasource.pool_key,
+            pool=connection.pool_key,
             credentials=Credentials(headers=sensitive),
             follow_redirects=False,  # a token endpoint that redirects gets no secret
+            redact=[secret],
         )
         return parse_token_response(response)

@@ -37,7 +37,6 @@ class Provider:
     pkce: bool = True
     extra_authorize_params: dict[str, str] = field(default_factory=dict)
     required_scopes: tuple[str, ...] = ()
-    reference: str = ""
 
 
 PROVIDERS: dict[str, Provider] = {

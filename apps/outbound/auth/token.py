@@ -7,49 +7,84 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from apps.outbound import templating
-from apps.outbound.auth.base import AuthMode, FieldSpec, TokenResult, validate_expired_when
+from apps.outbound.auth.base import AuthMode, FieldSpec, Kind, TokenResult
 from apps.outbound.auth.tokenresponse import parse_token_response
-from apps.outbound.client import (
-    TOKEN_MAX_BYTES,
-    Credentials,
-    OutboundRequest,
-    join_url,
-    send,
-)
+from apps.outbound.client import TOKEN_MAX_BYTES, Credentials, OutboundRequest, join_url, send
+from apps.outbound.destinations import validate_https_url
 from apps.outbound.headers import (
     header_value_problem,
     validate_header_name,
     validate_header_value,
 )
 from apps.outbound.policy import is_absolute_url, relative_path_problem
-from apps.outbound.urls import validate_https_url
 
-REFRESH_CONFIG_KEYS = (
-    "method",
-    "path",
-    "headers",
-    "body",
-    "media_type",
-    "token_path",
-    "expires_in_path",
-    "refresh_token_path",
-    "username",
-)
-REFRESH_SECRET_KEYS = ("password", "refresh_token")
+PLACES = (("header", "Header"), ("query", "Query parameter"))
+REFRESH_METHODS = (("POST", "POST"), ("GET", "GET"), ("PUT", "PUT"), ("PATCH", "PATCH"))
+MEDIA_TYPES = (("json", "JSON"), ("form", "form (x-www-form-urlencoded)"))
+_TEMPLATES = "Templates: " + ", ".join(f"{{{{{v}}}}}" for v in templating.RECIPE_VARIABLES)
+
+
+def _sample(template: str) -> str:
+    """``template`` as it is sent, with placeholder values in place of the placeholders."""
+    return templating.render_path(template, dict.fromkeys(templating.RECIPE_VARIABLES, "x"))
+
+
+def _check_path(path: str) -> None:
+    templating.check_template(path or "")
+    if is_absolute_url(path or ""):
+        validate_https_url(_sample(path), None)
+    elif path and (problem := relative_path_problem(_sample(path))):
+        raise ValidationError(problem)
+
+
+def _check_headers(headers: list[dict[str, str]]) -> None:
+    for header in headers or []:
+        validate_header_name(header.get("name"), allow_authorization=True)
+        templating.check_template(str(header.get("value", "")))
+
+
+def _check_body(body: str) -> None:
+    templating.check_template(body or "")
+
+
+REFRESH = FieldSpec(
+    "refresh",
+    "Refresh the token with a request",
+    kind=Kind.OBJECT,
+    help="How to obtain a new token when it expires or is refused. " + _TEMPLATES + ".",
+    fields=(
+        FieldSpec("method", "Method", kind=Kind.CHOICE, choices=REFRESH_METHODS, default="POST"),
+        FieldSpec("path", "Path or URL", required=True, sends_secrets=True, check=_check_path,
+                  placeholder="/oauth/token",
+                  help="Relative to the base URL, or an absolute https URL. " + _TEMPLATES + "."),
+        FieldSpec("headers", "Headers", kind=Kind.HEADERS, check=_check_headers),
+        FieldSpec("body", "Body template", kind=Kind.LONG_TEXT, check=_check_body,
+                  placeholder="grant_type=refresh_token&refresh_token={{refresh_token}}"),
+        FieldSpec("media_type", "Body format", kind=Kind.CHOICE, choices=MEDIA_TYPES,
+                  default="json"),
+        FieldSpec("token_path", "Token path", default="access_token",
+                  help="Dotted path to the token in the answer."),
+        FieldSpec("expires_in_path", "Expires-in path", default="expires_in"),
+        FieldSpec("refresh_token_path", "Refresh-token path", default="refresh_token"),
+        FieldSpec("username", "User name", help="For {{username}}."),
+        FieldSpec("password", "Refresh password", kind=Kind.SECRET, help="For {{password}}."),
+        FieldSpec("refresh_token", "Refresh token", kind=Kind.SECRET,
+                  help="For {{refresh_token}}; a rotated one replaces it."),
+    ),
+)  # fmt: skip
 
 
 class TokenAuth(AuthMode):
     name = "token"
-    label = "Token"
+    label = "Token (with optional refresh)"
     token_bearing = True
     fields = (
-        FieldSpec("token", "Token", secret=True),
-        FieldSpec("in", "Send it in", choices=("header", "query"), default="header"),
+        FieldSpec("token", "Token", kind=Kind.SECRET),
+        FieldSpec("in", "Send it in", kind=Kind.CHOICE, choices=PLACES, default="header"),
         FieldSpec("header_name", "Header name", default="Authorization"),
         FieldSpec("scheme", "Scheme", default="Bearer", help="Empty sends the token alone."),
         FieldSpec("param_name", "Query parameter name"),
-        FieldSpec("refresh.password", "Refresh password", secret=True),
-        FieldSpec("refresh.refresh_token", "Refresh token", secret=True),
+        REFRESH,
     )
     example = {
         "mode": "token",
@@ -69,10 +104,14 @@ class TokenAuth(AuthMode):
         "expired_when": {"status_codes": [401]},
     }
 
-    def validate(self, config: dict[str, Any], secrets: dict[str, Any]) -> None:
+    def normalize(self, config: dict[str, Any]) -> dict[str, Any]:
+        if config.get("in") == "header":
+            config.pop("param_name", None)
+        return config
+
+    def validate(self, config: Any, secrets: Any) -> None:
         super().validate(config, secrets)
-        where = config.get("in", "header")
-        if where == "header":
+        if config.get("in", "header") == "header":
             try:
                 validate_header_name(
                     config.get("header_name") or "Authorization", allow_authorization=True
@@ -96,40 +135,7 @@ class TokenAuth(AuthMode):
         recipe = config.get("refresh")
         if not recipe and not secrets.get("token"):
             raise ValidationError({"token": "Give a token, a refresh recipe, or both."})
-        if recipe:
-            self._validate_recipe(recipe)
-        validate_expired_when(config.get("expired_when"))
-
-    def _validate_recipe(self, recipe: Any) -> None:
-        if not isinstance(recipe, dict):
-            raise ValidationError({"refresh": "The refresh recipe must be an object."})
-        unknown = set(recipe) - set(REFRESH_CONFIG_KEYS)
-        if unknown:
-            raise ValidationError({"refresh": f"Unknown refresh setting {sorted(unknown)[0]!r}."})
-        if recipe.get("method", "POST") not in ("GET", "POST", "PUT", "PATCH"):
-            raise ValidationError({"refresh.method": "Use GET, POST, PUT or PATCH."})
-        path = recipe.get("path") or ""
-        if not path:
-            raise ValidationError({"refresh.path": "Give the token endpoint's path or URL."})
-        # Checked as it will be sent, with placeholder values in place of the placeholders.
-        sample = templating.render_path(path, dict.fromkeys(templating.RECIPE_VARIABLES, "x"))
-        if is_absolute_url(path):
-            validate_https_url(sample, "refresh.path")
-        elif problem := relative_path_problem(sample):
-            raise ValidationError({"refresh.path": problem})
-        if recipe.get("media_type", "json") not in ("json", "form"):
-            raise ValidationError({"refresh.media_type": "Use json or form."})
-        templating.check_template(path, "refresh.path")
-        templating.check_template(recipe.get("body") or "", "refresh.body")
-        for header in recipe.get("headers") or []:
-            if not isinstance(header, dict) or "name" not in header:
-                raise ValidationError({"refresh.headers": "Each header is {name, value}."})
-            try:
-                validate_header_name(header["name"], allow_authorization=True)
-            except ValidationError as exc:
-                raise ValidationError({"refresh.headers": exc.messages}) from exc
-            templating.check_template(str(header.get("value", "")), "refresh.headers")
-        if recipe.get("media_type", "json") == "json" and recipe.get("body"):
+        if recipe and recipe.get("media_type", "json") == "json" and recipe.get("body"):
             try:
                 templating.render_json(recipe["body"], {})
             except ValueError as exc:
@@ -137,22 +143,17 @@ class TokenAuth(AuthMode):
                     {"refresh.body": "The body is not JSON (put placeholders inside strings)."}
                 ) from exc
 
-    def secret_hosts(self, config: dict[str, Any]) -> list[str]:
-        path = (config.get("refresh") or {}).get("path") or ""
-        return [path] if is_absolute_url(path) else []
+    def describe(self, config) -> str:
+        return "Token" + (" with refresh" if config.get("refresh") else "")
 
-    def describe(self, datasource) -> str:
-        refresh = " with refresh" if datasource.auth_config.get("refresh") else ""
-        return f"Token{refresh}"
+    def static_token(self, connection) -> str | None:
+        return connection.secrets.get("token") or None
 
-    def static_token(self, datasource) -> str | None:
-        return datasource.secrets.get("token") or None
+    def can_refresh(self, connection, stored) -> bool:
+        return bool(connection.auth_config.get("refresh"))
 
-    def can_refresh(self, datasource, state) -> bool:
-        return bool(datasource.auth_config.get("refresh"))
-
-    def token_credentials(self, datasource, token: str) -> Credentials:
-        config = datasource.auth_config
+    def token_credentials(self, connection, token: str) -> Credentials:
+        config = connection.auth_config
         if config.get("in", "header") == "query":
             return Credentials(params=[(config["param_name"], token)], token=token)
         scheme = config.get("scheme", "Bearer")
@@ -161,19 +162,19 @@ class TokenAuth(AuthMode):
             headers={config.get("header_name") or "Authorization": value}, token=token
         )
 
-    def fetch_token(self, datasource, state) -> TokenResult:
-        recipe = datasource.auth_config["refresh"]
-        secrets = datasource.secrets
+    def fetch_token(self, connection, stored) -> TokenResult:
+        recipe = connection.auth_config["refresh"]
+        secrets = connection.secrets
         values = {
             "username": recipe.get("username", ""),
             "password": secrets.get("refresh.password", ""),
-            "refresh_token": (state.refresh_token if state else None)
+            "refresh_token": (stored.refresh_token if stored else None)
             or secrets.get("refresh.refresh_token", ""),
-            "token": (state.access_token if state else None) or secrets.get("token", ""),
+            "token": (stored.access_token if stored else None) or secrets.get("token", ""),
         }
         path = templating.render_path(recipe["path"], values)
-        url = path if is_absolute_url(recipe["path"]) else join_url(datasource.base_url, path)
-        media_type = recipe.get("media_type", "json")
+        absolute = is_absolute_url(recipe["path"])
+        url = path if absolute else join_url(connection.base_url, path)
         headers = {"Accept": "application/json"}
         sensitive = {
             h["name"]: templating.render_header(str(h.get("value", "")), values)
@@ -182,7 +183,7 @@ class TokenAuth(AuthMode):
         body = None
         method = recipe.get("method", "POST")
         if recipe.get("body") and method != "GET":
-            if media_type == "form":
+            if recipe.get("media_type", "json") == "form":
                 body = templating.render_form(recipe["body"], values).encode()
                 headers["Content-Type"] = "application/x-www-form-urlencoded"
             else:
@@ -190,9 +191,9 @@ class TokenAuth(AuthMode):
                 headers["Content-Type"] = "application/json"
         response = send(
             OutboundRequest(method, url, headers=headers, body=body),
-            timeout=datasource.timeout_seconds,
+            timeout=connection.timeout_seconds,
             max_bytes=TOKEN_MAX_BYTES,
-            pool=datasource.pool_key,
+            pool=connection.pool_key,
             credentials=Credentials(headers=sensitive),
             follow_redirects=False,  # the recipe's secrets go to the named endpoint only
             redact=[v for v in values.values() if v],

@@ -1,18 +1,21 @@
-"""The authorization-code flow: begin (PKCE, server-side state) and complete (single-use state
-bound to user and tenant, code exchanged through the outbound client, tokens stored encrypted)."""
+"""The authorization-code flow of a data source: begin (PKCE, server-side state) and complete
+(single-use state bound to user and tenant, checked before it is used up; the code exchanged
+through the outbound client; the tokens stored encrypted)."""
 
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError
+from apps.datasources.connections import TokenStateStore, connection_of
+from apps.datasources.models import DataSource, OAuthGrant
 from apps.outbound.auth import get_mode
 from apps.outbound.auth.oauth2_authorization_code import AuthorizationCodeAuth, pkce_pair
-from apps.outbound.tokens import token_store
 from apps.tenants.selectors import membership_get
 
 
@@ -22,17 +25,15 @@ class OAuthFlowError(ApplicationError):
     message = "The authorization could not be completed."
 
 
-def _mode(datasource: Any) -> AuthorizationCodeAuth:
+def _mode(datasource: DataSource) -> AuthorizationCodeAuth:
     mode = get_mode(datasource.auth_mode)
     if not isinstance(mode, AuthorizationCodeAuth):
         raise OAuthFlowError("This data source does not use OAuth 2.0 authorization code.")
     return mode
 
 
-def oauth_begin(*, datasource: Any, user: Any, redirect_uri: str) -> str:
+def oauth_begin(*, datasource: DataSource, user: Any, redirect_uri: str) -> str:
     """Record a single-use grant for ``user`` and return the provider's authorization URL."""
-    from apps.datasources.models import OAuthGrant
-
     mode = _mode(datasource)
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(32)
@@ -46,23 +47,19 @@ def oauth_begin(*, datasource: Any, user: Any, redirect_uri: str) -> str:
     grant.code_verifier = verifier
     grant.save()
     return mode.authorization_url(
-        datasource, state=state, redirect_uri=redirect_uri, code_challenge=challenge
+        connection_of(datasource), state=state, redirect_uri=redirect_uri, code_challenge=challenge
     )
 
 
-def oauth_grants_purge(*, now: Any = None) -> int:
+def oauth_grants_purge(*, now: datetime | None = None) -> int:
     """Delete grants past their lifetime, used or not (they are single-use and short-lived)."""
-    from apps.datasources.models import OAuthGrant
-
     cutoff = (now or timezone.now()) - OAuthGrant.LIFETIME
     deleted, _ = OAuthGrant.objects.filter(created_at__lt=cutoff).delete()
     return deleted
 
 
-def oauth_complete(*, state: str, code: str | None, error: str | None, user: Any) -> Any:
+def oauth_complete(*, state: str, code: str | None, error: str | None, user: Any) -> DataSource:
     """Finish a grant: returns its data source, connected; raises OAuthFlowError otherwise."""
-    from apps.datasources.models import OAuthGrant
-
     grant = (
         OAuthGrant.objects.select_related("datasource", "tenant").filter(state=state).first()
         if state
@@ -93,11 +90,13 @@ def oauth_complete(*, state: str, code: str | None, error: str | None, user: Any
         raise OAuthFlowError(f"The provider did not grant access ({shown}).")
     if not code:
         raise OAuthFlowError("The provider sent no authorization code.")
-    verifier = grant.code_verifier
     result = _mode(datasource).exchange_code(
-        datasource, code=code, redirect_uri=grant.redirect_uri, code_verifier=verifier
+        connection_of(datasource),
+        code=code,
+        redirect_uri=grant.redirect_uri,
+        code_verifier=grant.code_verifier,
     )
-    token_store(datasource, result)
+    TokenStateStore(datasource.pk).replace(result)
     grant.code_verifier = None
     grant.save(update_fields=["code_verifier"])
     return datasource

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from apps.datasources.connections import datasource_request
 from apps.datasources.models import DataSource
 from apps.outbound.client import OPTIONS_MAX_BYTES, OutboundResponse
 from apps.outbound.errors import (
@@ -22,10 +23,11 @@ from apps.outbound.errors import (
 )
 from apps.outbound.paths import get_path
 from apps.outbound.redaction import mask_secrets
-from apps.outbound.service import NotConnected, datasource_request
+from apps.outbound.service import NotConnected
 from apps.outbound.transport import Trace
 
 STEPS = ("dns", "connect", "tls", "auth", "request", "check")
+_AUTH_FAILURES = (TokenRefreshFailed, NotConnected, SecretsUnreadable)
 
 
 @dataclass
@@ -67,10 +69,59 @@ def _check(datasource: DataSource, response: OutboundResponse) -> Step:
     if not expected or text in expected:
         return Step("check", True, f"{success_path} = {shown}")
     return Step(
-        "check",
-        False,
-        f"{success_path} = {shown}; expected one of: {', '.join(expected)}.",
+        "check", False, f"{success_path} = {shown}; expected one of: {', '.join(expected)}."
     )
+
+
+def _connection_steps(datasource: DataSource, trace: Trace) -> dict[str, Step]:
+    """DNS, connect and TLS, as far as the trace got."""
+    hostname = urlsplit(datasource.base_url).hostname or ""
+    steps: dict[str, Step] = {}
+    if trace.addresses:
+        shown = ", ".join(trace.addresses)
+        steps["dns"] = Step("dns", True, f"{hostname} → {shown} ({_ms(trace.dns_ms)})")
+    if trace.connect_ms is not None:
+        steps["connect"] = Step("connect", True, f"{trace.connected_to} ({_ms(trace.connect_ms)})")
+    if trace.tls_ms is not None:
+        steps["tls"] = Step(
+            "tls", True,
+            f"{trace.tls_version}, certificate valid for {hostname} ({_ms(trace.tls_ms)})",
+        )  # fmt: skip
+    return steps
+
+
+def _failure_step(datasource: DataSource, failure: OutboundError, steps: dict[str, Step]) -> None:
+    """Put the failure on the step where it happened."""
+    if isinstance(failure, _AUTH_FAILURES):
+        steps["auth"] = Step("auth", False, failure.message)
+    elif isinstance(failure, DestinationBlocked):
+        steps["dns"] = Step("dns", False, failure.message)
+    elif isinstance(failure, UpstreamTLSError):
+        steps["tls"] = Step("tls", False, failure.message)
+    else:
+        missing = next((n for n in ("dns", "connect", "tls") if n not in steps), None)
+        if missing and isinstance(failure, UpstreamUnreachable | UpstreamTimeout):
+            steps[missing] = Step(missing, False, failure.message)
+        else:
+            steps.setdefault("auth", Step("auth", True, datasource.get_auth_mode_display()))
+            steps["request"] = Step("request", False, failure.message)
+
+
+def _response_steps(
+    datasource: DataSource, response: OutboundResponse, trace: Trace, method: str, path: str
+) -> dict[str, Step]:
+    if response.status_code in (401, 403):
+        auth = Step(
+            "auth", False, f"The upstream refused the credentials (HTTP {response.status_code})."
+        )
+    else:
+        auth = Step("auth", True, f"{datasource.get_auth_mode_display()} ({_ms(trace.auth_ms)})")
+    request = Step(
+        "request",
+        response.status_code < 400,
+        f"{method} {path or '/'} → {response.status_code} ({_ms(trace.request_ms)})",
+    )
+    return {"auth": auth, "request": request, "check": _check(datasource, response)}
 
 
 def connection_test(datasource: DataSource, *, ephemeral_tokens: bool = False) -> dict[str, Any]:
@@ -81,71 +132,25 @@ def connection_test(datasource: DataSource, *, ephemeral_tokens: bool = False) -
     path = ping.get("path") or datasource.health_check_path or ""
     method = ping.get("method") or "GET"
     trace = Trace()
-    steps: dict[str, Step] = {}
     response: OutboundResponse | None = None
     failure: OutboundError | None = None
-
     if not datasource.base_url:
         failure = DestinationBlocked("No base URL is configured yet.")
     else:
         try:
             response = datasource_request(
-                datasource,
-                method=method,
-                path=path,
-                max_bytes=OPTIONS_MAX_BYTES,
-                trace=trace,
+                datasource, method=method, path=path, max_bytes=OPTIONS_MAX_BYTES, trace=trace,
                 fresh_connection=True,  # a test exercises DNS, connect and TLS for real
                 ephemeral_tokens=ephemeral_tokens,
-            )
+            )  # fmt: skip
         except OutboundError as exc:
             failure = exc
 
-    hostname = urlsplit(datasource.base_url).hostname or ""
-    if trace.addresses:
-        shown = ", ".join(trace.addresses)
-        steps["dns"] = Step("dns", True, f"{hostname} → {shown} ({_ms(trace.dns_ms)})")
-    if trace.connect_ms is not None:
-        steps["connect"] = Step("connect", True, f"{trace.connected_to} ({_ms(trace.connect_ms)})")
-    if trace.tls_ms is not None:
-        steps["tls"] = Step(
-            "tls",
-            True,
-            f"{trace.tls_version}, certificate valid for {hostname} ({_ms(trace.tls_ms)})",
-        )
-
+    steps = _connection_steps(datasource, trace)
     if failure is not None:
-        if isinstance(failure, TokenRefreshFailed | NotConnected | SecretsUnreadable):
-            steps["auth"] = Step("auth", False, failure.message)
-        elif isinstance(failure, DestinationBlocked):
-            steps["dns"] = Step("dns", False, failure.message)
-        elif isinstance(failure, UpstreamTLSError):
-            steps["tls"] = Step("tls", False, failure.message)
-        else:
-            missing = next((n for n in ("dns", "connect", "tls") if n not in steps), None)
-            if missing and isinstance(failure, UpstreamUnreachable | UpstreamTimeout):
-                steps[missing] = Step(missing, False, failure.message)
-            else:
-                steps.setdefault("auth", Step("auth", True, datasource.get_auth_mode_display()))
-                steps["request"] = Step("request", False, failure.message)
+        _failure_step(datasource, failure, steps)
     if response is not None:
-        if response.status_code in (401, 403):
-            steps["auth"] = Step(
-                "auth",
-                False,
-                f"The upstream refused the credentials (HTTP {response.status_code}).",
-            )
-        else:
-            steps["auth"] = Step(
-                "auth", True, f"{datasource.get_auth_mode_display()} ({_ms(trace.auth_ms)})"
-            )
-        steps["request"] = Step(
-            "request",
-            response.status_code < 400,
-            f"{method} {path or '/'} → {response.status_code} ({_ms(trace.request_ms)})",
-        )
-        steps["check"] = _check(datasource, response)
-
+        steps.update(_response_steps(datasource, response, trace, method, path))
     ordered = [steps.get(name) or Step(name, False, "Not reached.") for name in STEPS]
     ok = all(step.ok for step in ordered)
     if ok:
