@@ -48,7 +48,6 @@ logger = logging.getLogger("plugboard.outbound")
 MAX_REDIRECTS = 3
 MAX_TIMEOUT = 60.0
 OPTIONS_MAX_BYTES = 10 * 1024 * 1024
-PROXY_MAX_BYTES = 20 * 1024 * 1024
 TOKEN_MAX_BYTES = 1024 * 1024
 _READ_CHUNK = 64 * 1024
 _REDIRECT_STATUSES = {301, 302, 303, 307, 308}
@@ -261,6 +260,136 @@ def _prepare(
         ) from None
 
 
+class _Call:
+    """One call's state: its session, deadline, credentials and what must not be logged."""
+
+    def __init__(
+        self,
+        request: OutboundRequest,
+        *,
+        timeout: float,
+        pool: str,
+        credentials: Credentials | None,
+        follow_redirects: bool,
+        trace: Trace | None,
+        fresh_connection: bool,
+        redact: Iterable[str],
+    ) -> None:
+        self.request = request
+        self.deadline = Deadline(min(max(float(timeout), 0.1), MAX_TIMEOUT))
+        self.started = time.perf_counter()
+        self.credentials = credentials or Credentials()
+        self.secrets = self.credentials.values() | {v for v in redact if v}
+        self.follow_redirects = follow_redirects
+        self.trace = trace
+        self.fresh = fresh_connection
+        ca_bundle = settings.OUTBOUND_CA_BUNDLE
+        self.session = new_session(ca_bundle) if fresh_connection else sessions.get(pool)
+        self.hops = 0
+        self.request_started = self.started
+
+    def close(self) -> None:
+        if self.fresh:
+            self.session.close()
+
+    def _headers_for(self, current: OutboundRequest, target: policy.Target, carry: bool) -> tuple:
+        headers = dict(current.headers)
+        url = target.url
+        if carry:
+            headers.update(self.credentials.headers)
+            url = add_query(url, self.credentials.params)
+        else:
+            headers = {k: v for k, v in headers.items() if k.lower() in _CROSS_HOST_SAFE_HEADERS}
+        headers["Host"] = target.host_header
+        return url, headers
+
+    def _send_hop(
+        self, current: OutboundRequest, target: policy.Target, carry: bool
+    ) -> requests.Response:
+        """Check the destination and send one request to the checked address."""
+        dns_started = time.perf_counter()
+        pin, addresses = policy.check_target(target, timeout=self.deadline.remaining())
+        if self.trace is not None and self.hops == 0:
+            self.trace.dns_ms = (time.perf_counter() - dns_started) * 1000
+            self.trace.addresses = [str(ip) for ip in addresses]
+        url, headers = self._headers_for(current, target, carry)
+        prepared = _prepare(self.session, current.method, url, headers, current.body)
+        prepared.plugboard_pin = pin  # type: ignore[attr-defined]
+        self.request_started = time.perf_counter()
+        with self.deadline.active(self.trace):
+            try:
+                return self.session.send(
+                    prepared,
+                    stream=True,
+                    allow_redirects=False,
+                    timeout=(self.deadline.remaining(), self.deadline.remaining()),
+                )
+            except OutboundError:
+                raise
+            except (requests.RequestException, Urllib3HTTPError, OSError, ValueError) as exc:
+                raise _map_transport_error(exc, target, self.deadline) from None
+
+    def open(self) -> tuple[requests.Response, policy.Target]:
+        """The final answer (after redirects), its body not read yet."""
+        current, origin, carry = self.request, None, True
+        while True:
+            target = policy.parse_target(add_query(current.url, current.params))
+            if origin is None:
+                origin = target.origin
+            elif target.origin != origin:
+                carry = False  # credentials never follow a redirect to another host
+            upstream = self._send_hop(current, target, carry)
+            status = upstream.status_code
+            if not (self.follow_redirects and status in _REDIRECT_STATUSES):
+                return upstream, target
+            try:
+                if self.hops == MAX_REDIRECTS:
+                    raise UnexpectedResponse(
+                        f"The upstream API redirected more than {MAX_REDIRECTS} times."
+                    )
+                current = _next_request(current, upstream, status)
+                if urlsplit(current.url).scheme.lower() != "https":
+                    raise DestinationBlocked(
+                        "The upstream API redirected to a non-https URL; refused."
+                    )
+            finally:
+                upstream.close()
+            self.hops += 1
+
+    def read(self, upstream: requests.Response, target: policy.Target, max_bytes: int) -> bytes:
+        """The body, at most ``max_bytes`` after decompression, within the deadline."""
+        with self.deadline.active(self.trace):
+            try:
+                content = _read_capped(upstream, max_bytes, target.host)
+            except OutboundError:
+                raise
+            except (requests.RequestException, Urllib3HTTPError, OSError, ValueError) as exc:
+                raise _map_transport_error(exc, target, self.deadline) from None
+        if self.trace is not None:  # from sending the last request to the end of its body
+            self.trace.request_ms = (time.perf_counter() - self.request_started) * 1000
+        return content
+
+    def log_answer(self, target: policy.Target, status: int) -> float:
+        elapsed = (time.perf_counter() - self.started) * 1000
+        logger.info(
+            "%s %s -> %s in %.0f ms",
+            self.request.method,
+            redact_url(target.url, self.secrets),
+            status,
+            elapsed,
+        )
+        return elapsed
+
+    def log_failure(self, exc: OutboundError) -> None:
+        logger.info(
+            "%s %s failed: %s (%s)",
+            self.request.method,
+            redact_url(self.request.url, self.secrets),
+            exc.code,
+            exc.message,
+        )
+
+
 def send(
     request: OutboundRequest,
     *,
@@ -276,108 +405,28 @@ def send(
     """Send ``request`` to an upstream under the outbound policy; see the module docstring.
     ``redact`` lists secret values that must not appear in what is logged (the credentials'
     values are always redacted)."""
-    deadline = Deadline(min(max(float(timeout), 0.1), MAX_TIMEOUT))
-    started = time.perf_counter()
-    credentials = credentials or Credentials()
-    secrets = credentials.values() | {v for v in redact if v}
-    session = new_session(settings.OUTBOUND_CA_BUNDLE) if fresh_connection else sessions.get(pool)
-    current = request
-    origin: tuple[str, int] | None = None
-    carry_credentials = True
+    call = _Call(
+        request, timeout=timeout, pool=pool, credentials=credentials,
+        follow_redirects=follow_redirects, trace=trace, fresh_connection=fresh_connection,
+        redact=redact,
+    )  # fmt: skip
     try:
-        for hop in range(MAX_REDIRECTS + 1):
-            target = policy.parse_target(add_query(current.url, current.params))
-            if origin is None:
-                origin = target.origin
-            elif target.origin != origin:
-                carry_credentials = False
-            dns_started = time.perf_counter()
-            pin, addresses = policy.check_target(target, timeout=deadline.remaining())
-            if trace is not None and hop == 0:
-                trace.dns_ms = (time.perf_counter() - dns_started) * 1000
-                trace.addresses = [str(ip) for ip in addresses]
-
-            headers = dict(current.headers)
-            url = target.url
-            if carry_credentials:
-                headers.update(credentials.headers)
-                url = add_query(url, credentials.params)
-            else:
-                headers = {
-                    k: v for k, v in headers.items() if k.lower() in _CROSS_HOST_SAFE_HEADERS
-                }
-            headers["Host"] = target.host_header
-            prepared = _prepare(session, current.method, url, headers, current.body)
-            prepared.plugboard_pin = pin  # type: ignore[attr-defined]
-
-            with deadline.active(trace):
-                request_started = time.perf_counter()
-                try:
-                    upstream = session.send(
-                        prepared,
-                        stream=True,
-                        allow_redirects=False,
-                        timeout=(deadline.remaining(), deadline.remaining()),
-                    )
-                except OutboundError:
-                    raise
-                except (requests.RequestException, Urllib3HTTPError, OSError, ValueError) as exc:
-                    raise _map_transport_error(exc, target, deadline) from None
-                try:
-                    status = upstream.status_code
-                    if follow_redirects and status in _REDIRECT_STATUSES:
-                        if hop == MAX_REDIRECTS:
-                            raise UnexpectedResponse(
-                                f"The upstream API redirected more than {MAX_REDIRECTS} times."
-                            )
-                        next_request = _next_request(current, upstream, status)
-                        if urlsplit(next_request.url).scheme.lower() != "https":
-                            raise DestinationBlocked(
-                                "The upstream API redirected to a non-https URL; refused."
-                            )
-                        current = next_request
-                        continue
-                    try:
-                        content = _read_capped(upstream, max_bytes, target.host)
-                    except OutboundError:
-                        raise
-                    except (
-                        requests.RequestException,
-                        Urllib3HTTPError,
-                        OSError,
-                        ValueError,
-                    ) as exc:
-                        raise _map_transport_error(exc, target, deadline) from None
-                    if trace is not None:
-                        trace.request_ms = (time.perf_counter() - request_started) * 1000
-                finally:
-                    upstream.close()
-            elapsed = (time.perf_counter() - started) * 1000
-            logger.info(
-                "%s %s -> %s in %.0f ms",
-                request.method,
-                redact_url(target.url, secrets),
-                status,
-                elapsed,
-            )
-            return OutboundResponse(
-                status_code=status,
-                headers=CaseInsensitiveDict(upstream.headers),
-                content=content,
-                url=target.url,
-                elapsed_ms=elapsed,
-                redirects=hop,
-            )
-        raise UnexpectedResponse("Too many redirects.")  # pragma: no cover - loop always returns
-    except OutboundError as exc:
-        logger.info(
-            "%s %s failed: %s (%s)",
-            request.method,
-            redact_url(request.url, secrets),
-            exc.code,
-            exc.message,
+        upstream, target = call.open()
+        try:
+            content = call.read(upstream, target, max_bytes)
+        finally:
+            upstream.close()
+        elapsed = call.log_answer(target, upstream.status_code)
+        return OutboundResponse(
+            status_code=upstream.status_code,
+            headers=CaseInsensitiveDict(upstream.headers),
+            content=content,
+            url=target.url,
+            elapsed_ms=elapsed,
+            redirects=call.hops,
         )
+    except OutboundError as exc:
+        call.log_failure(exc)
         raise
     finally:
-        if fresh_connection:
-            session.close()
+        call.close()

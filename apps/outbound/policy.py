@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -45,8 +45,6 @@ _EXTRA_BLOCKED = (
     ipaddress.ip_network("100::/64"),  # discard-only
 )
 
-# The resolver; tests replace it to map test names onto loopback addresses.
-getaddrinfo: Callable[..., list] = socket.getaddrinfo
 _resolver_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="outbound-dns")
 
 
@@ -203,7 +201,7 @@ def resolve(host: str, port: int, *, timeout: float) -> list[IPAddress]:
     literal = _literal(host)
     if literal is not None:
         return [literal]
-    future = _resolver_pool.submit(getaddrinfo, host, port, 0, socket.SOCK_STREAM)
+    future = _resolver_pool.submit(socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM)
     try:
         infos = future.result(timeout=max(timeout, 0.001))
     except FutureTimeout as exc:

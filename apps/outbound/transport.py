@@ -248,16 +248,10 @@ class SessionRegistry:
             return session
 
     def discard(self, key: str) -> None:
+        """Close and forget ``key``'s session (its keep-alive connections)."""
         with self._lock:
             for full_key in [k for k in self._sessions if k[0] == key]:
                 self._sessions.pop(full_key).close()
-
-    def clear(self) -> None:
-        with self._lock:
-            sessions = list(self._sessions.values())
-            self._sessions.clear()
-        for session in sessions:
-            session.close()
 
     def _forget_after_fork(self) -> None:
         # A forked child must not share its parent's sockets; drop them without closing.

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import mixins, permissions, viewsets
-from rest_framework.generics import GenericAPIView
+from rest_framework import permissions, viewsets
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -105,23 +104,8 @@ class TenantScopedAPIView(TenantScopedAPIMixin, APIView):
     """An API view bound to one tenant, without a model."""
 
 
-class TenantScopedGenericAPIView(TenantScopedAPIMixin, TenantScopedQuerysetMixin, GenericAPIView):
-    """A generic API view over one tenant-owned model."""
-
-
 class TenantScopedViewSet(TenantScopedAPIMixin, TenantScopedQuerysetMixin, viewsets.GenericViewSet):
     """A viewset over one tenant-owned model; created objects belong to the request's tenant."""
 
     def perform_create(self, serializer: Any) -> None:
         serializer.save(tenant=self.request.tenant)
-
-
-class TenantScopedModelViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    TenantScopedViewSet,
-):
-    pass

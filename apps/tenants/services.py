@@ -27,10 +27,23 @@ _LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
 def tenant_create(*, slug: str, name: str) -> Tenant:
-    tenant = Tenant(slug=slug, name=name)
+    return tenant_save(tenant=Tenant(slug=slug, name=name))
+
+
+def tenant_save(*, tenant: Tenant) -> Tenant:
+    """Create or change ``tenant`` (validated; what processes remember of it is dropped)."""
     tenant.full_clean()
     tenant.save()
     return tenant
+
+
+def tenant_delete(*, tenant: Tenant) -> None:
+    """Delete ``tenant`` and everything it owns (keys stop working at once)."""
+    tenant.delete()
+
+
+def membership_remove(*, membership: Membership) -> None:
+    membership.delete()
 
 
 def membership_set(*, tenant: Tenant, user: AbstractBaseUser, role: str) -> Membership:

@@ -38,7 +38,7 @@ CACHES = {
     }
 }
 
-# Tests that need a worker start a real one (tests/fixtures/worker.py) on this broker and queue.
+# Tests that need a worker start a real one (tests/support/worker.py) on this broker and queue.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/14")
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_TASK_DEFAULT_QUEUE = f"plugboard-test-{RUN_TAG}"

@@ -57,20 +57,22 @@ def test_broker_down_is_503_naming_the_broker(client, db, monkeypatch):
     assert "hunter2" not in response.content.decode()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_database_down_is_503_naming_the_database(client, settings):
+@pytest.fixture
+def database_unreachable(transactional_db):
+    """The default database's connection points at a closed port for one test."""
     from django.db import connections
 
-    port = closed_port()
     original = dict(connections["default"].settings_dict)
     connections["default"].close()
-    connections["default"].settings_dict.update(PORT=port, CONN_HEALTH_CHECKS=False)
-    try:
-        response = client.get("/healthz")
-    finally:
-        connections["default"].close()
-        connections["default"].settings_dict.clear()
-        connections["default"].settings_dict.update(original)
+    connections["default"].settings_dict.update(PORT=closed_port(), CONN_HEALTH_CHECKS=False)
+    yield
+    connections["default"].close()
+    connections["default"].settings_dict.clear()
+    connections["default"].settings_dict.update(original)
+
+
+def test_database_down_is_503_naming_the_database(client, database_unreachable):
+    response = client.get("/healthz")
 
     assert response.status_code == 503
     assert response.json()["database"] == "error"

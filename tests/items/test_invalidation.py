@@ -31,8 +31,10 @@ def widget(acme, projects):
     return key, client
 
 
-def delete_in_admin(key: ApiKey, admin_client) -> None:
-    response = admin_client.post(f"/admin/tenants/apikey/{key.pk}/delete/", {"post": "yes"})
+def revoke_in_admin(key: ApiKey, admin_client) -> None:
+    response = admin_client.post(
+        "/admin/tenants/apikey/", {"action": "revoke", "_selected_action": [str(key.pk)]}
+    )
     assert response.status_code == 302, response.content[:300]
 
 
@@ -43,7 +45,7 @@ def _admin_client(client):
 
 
 REMOVALS = {
-    "the admin": lambda key, client: delete_in_admin(key, _admin_client(client)),
+    "the admin": lambda key, client: revoke_in_admin(key, _admin_client(client)),
     "a queryset delete": lambda key, client: ApiKey.objects.filter(pk=key.pk).delete(),
     "a queryset update": lambda key, client: ApiKey.objects.filter(pk=key.pk).update(
         revoked_at=timezone.now()

@@ -318,7 +318,6 @@ def test_the_session_registry_is_bounded():
         registry.get(name)
     assert len(registry._sessions) == 3
     assert registry.get("one") is not first  # evicted and closed, then made anew
-    registry.clear()
 
 
 def test_a_server_that_never_completes_the_tls_handshake_is_cut_off(upstream):

@@ -15,6 +15,7 @@ class Canary:
         self.connections: list[tuple[str, int]] = []
         self._sockets: list[socket.socket] = []
         self._stop = threading.Event()
+        self._connected = threading.Event()
         v4 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         v4.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         v4.bind(("127.0.0.1", 0))
@@ -37,7 +38,13 @@ class Canary:
             except (TimeoutError, OSError):
                 continue
             self.connections.append(address[:2])
+            self._connected.set()
             conn.close()
+
+    def wait_for_connection(self, timeout: float) -> bool:
+        """Whether a connection arrived within ``timeout`` seconds (the accept loop runs in its
+        own thread, a moment after the connect)."""
+        return self._connected.wait(timeout)
 
     def close(self) -> None:
         self._stop.set()

@@ -153,9 +153,8 @@ def oauth_server(pki, tmp_path_factory) -> Iterator[OAuthServer]:
 
 @pytest.fixture
 def test_dns(monkeypatch):
-    """Resolve the test names (upstream.test, oauth.test...) as the product's resolver."""
-    from apps.outbound import policy
-
+    """Resolve the test names (upstream.test, oauth.test...) for the duration of one test; the
+    table may be extended by the test. Other names resolve as usual."""
     real = socket.getaddrinfo
     table = dict(TEST_DNS)
 
@@ -170,7 +169,7 @@ def test_dns(monkeypatch):
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         return real(host, port, family, type, proto, flags)
 
-    monkeypatch.setattr(policy, "getaddrinfo", fake)
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
     return table
 
 
