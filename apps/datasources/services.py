@@ -257,7 +257,7 @@ def datasource_update(*, datasource: DataSource, data: dict[str, Any], actor: An
 
 
 def datasource_delete(*, datasource: DataSource, actor: Any) -> None:
-    from apps.items.cache import purge_datasource
+    from apps.items.cache.indexes import purge_datasource
 
     with transaction.atomic():
         audit_record(datasource=datasource, action=AuditAction.DELETED, actor=actor)
@@ -269,7 +269,7 @@ def datasource_delete(*, datasource: DataSource, actor: Any) -> None:
 
 def datasource_purge_cache(*, datasource: DataSource, actor: Any) -> int:
     """Drop every cached options answer of ``datasource``; returns how many were removed."""
-    from apps.items.cache import purge_datasource
+    from apps.items.cache.indexes import purge_datasource
 
     DataSource.objects.filter(pk=datasource.pk).update(cache_version=F("cache_version") + 1)
     datasource.refresh_from_db(fields=["cache_version"])

@@ -12,12 +12,14 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from apps.core.errors import ApplicationError, NotFound
-from apps.items import cache as options_cache
 from apps.items import lookup, rsql
+from apps.items.cache import backend
+from apps.items.cache.backend import CachedAnswer
+from apps.items.cache.flight import Failure, flight_for
 from apps.items.models import ConnectedItem
 from apps.items.templates import dependencies, render_body, render_option, render_path
 from apps.outbound.client import OPTIONS_MAX_BYTES, OutboundResponse
@@ -37,7 +39,6 @@ from apps.outbound.service import datasource_request
 logger = logging.getLogger("plugboard.options")
 
 MAX_LIMIT = 1000
-_WAIT_STEP = 0.02
 # Failures after which a last-good answer is better than an error. A 4xx (other than 429)
 # says the request itself is wrong, so it is not papered over.
 _STALE_OK = (
@@ -75,36 +76,29 @@ class EvaluatedRequest:
 @dataclass
 class OptionsAnswer:
     cache: str  # hit | miss | stale
-    fetched_at: float
-    fetched_at_iso: str
-    options_json: bytes
-    elements_json: bytes
+    stored: CachedAnswer
     # Whether the caller's key stamp was read and found unchanged (see options_fetch).
     key_verified: bool = False
-    _options: list[dict[str, str]] | None = field(default=None, repr=False)
-    _elements: list[Any] | None = field(default=None, repr=False)
 
     @classmethod
-    def of(cls, cache: str, stored: options_cache.CachedAnswer) -> OptionsAnswer:
-        return cls(
-            cache,
-            stored.fetched_at,
-            stored.fetched_at_iso,
-            stored.options_json,
-            stored.elements_json,
-        )
+    def of(cls, cache: str, stored: CachedAnswer) -> OptionsAnswer:
+        return cls(cache, stored)
+
+    @property
+    def fetched_at_iso(self) -> str:
+        return self.stored.fetched_at_iso
+
+    @property
+    def options_json(self) -> bytes:
+        return self.stored.options_json
 
     @property
     def options(self) -> list[dict[str, str]]:
-        if self._options is None:
-            self._options = json.loads(self.options_json)
-        return self._options
+        return self.stored.options
 
     @property
     def elements(self) -> list[Any]:
-        if self._elements is None:
-            self._elements = json.loads(self.elements_json)
-        return self._elements
+        return self.stored.elements
 
 
 def evaluate(item: ConnectedItem | lookup.ItemRef, params: Any) -> EvaluatedRequest:
@@ -172,18 +166,8 @@ def fetch_upstream(item: ConnectedItem, request: EvaluatedRequest) -> OutboundRe
     )
 
 
-def _error_from(marker: dict[str, Any]) -> ApplicationError:
-    return ApplicationError(
-        marker["message"],
-        code=marker["code"],
-        status=marker["status"],
-        details=marker.get("details") or {},
-        headers=marker.get("headers") or {},
-    )
-
-
 def _name(ref: lookup.ItemRef, request: EvaluatedRequest) -> str:
-    return options_cache.entry_name(
+    return backend.entry_name(
         tenant_id=ref.tenant_id,
         datasource_id=ref.datasource_id,
         datasource_version=ref.datasource_version,
@@ -210,8 +194,8 @@ def cached_hit(
     tenant's stamp (and the key's, when ``key_check`` is given)."""
     stamp = lookup.stamp_name(ref.tenant_id)
     wanted = (stamp, key_check[0]) if key_check and key_check[0] != stamp else (stamp,)
-    fresh, current = options_cache.load(_name(ref, evaluate(ref, params)), wanted)
-    if current is None or current[stamp] != ref.stamp:
+    fresh, current = backend.load(_name(ref, evaluate(ref, params)), wanted)
+    if current[stamp] != ref.stamp:
         return Cached(None, False, False)
     key_current = key_check is not None and current[key_check[0]] == key_check[1]
     answer = OptionsAnswer.of("hit", fresh) if fresh is not None else None
@@ -250,7 +234,7 @@ def options_fetch(
         if key_check is not None:
             raise KeyCheckNeeded()  # the key may be gone too: say that first
         raise NotFound("No such item.")
-    fresh, _ = options_cache.load(_name(ref, evaluate(ref, params)))
+    fresh, _ = backend.load(_name(ref, evaluate(ref, params)))
     if fresh is not None:
         return OptionsAnswer.of("hit", fresh)
     if key_check is not None:
@@ -264,31 +248,15 @@ def miss(ref: lookup.ItemRef, request: EvaluatedRequest) -> OptionsAnswer:
     item = ref.item or ConnectedItem.objects.select_related("datasource").filter(pk=ref.id).first()
     if item is None:
         raise NotFound("No such item.")
-    timeout = item.datasource.timeout_seconds * 3 + 10
-    flight = options_cache.Flight(name, ttl_seconds=timeout)
-    fresh, leading = flight.lead_or_fresh()
-    if fresh is not None:
-        return OptionsAnswer.of("hit", fresh)
-    deadline = time.monotonic() + timeout
-    while not leading:
-        # Another request is fetching this very answer: wait for it instead of calling too.
-        time.sleep(_WAIT_STEP)
-        fresh, _ = options_cache.load(name)
-        if fresh is not None:
-            return OptionsAnswer.of("hit", fresh)
-        if not flight.in_progress():
-            marker = flight.failure()
-            if marker is not None:
-                stale = options_cache.load_stale(name) if marker.get("stale_ok") else None
-                if stale is not None:
-                    return OptionsAnswer.of("stale", stale)
-                raise _error_from(marker)
-            fresh, leading = flight.lead_or_fresh()
-            if fresh is not None:
-                return OptionsAnswer.of("hit", fresh)
-        if time.monotonic() > deadline:
-            leading = True  # the other request is stuck: fetch anyway
-    try:
+    with flight_for(name, ttl_seconds=item.datasource.timeout_seconds * 3 + 10) as flight:
+        joined = flight.join()
+        if isinstance(joined, CachedAnswer):
+            return OptionsAnswer.of("hit", joined)
+        if isinstance(joined, Failure):
+            stale = backend.load_stale(name) if joined.stale_ok else None
+            if stale is not None:
+                return OptionsAnswer.of("stale", stale)
+            raise joined.error()
         try:
             response = fetch_upstream(item, request)
             response.raise_for_status()
@@ -297,28 +265,15 @@ def miss(ref: lookup.ItemRef, request: EvaluatedRequest) -> OptionsAnswer:
             stale_ok = isinstance(exc, _STALE_OK) or (
                 isinstance(exc, UpstreamError) and exc.status_code >= 500
             )
-            flight.fail(
-                {"code": exc.code, "status": exc.status, "message": exc.message,
-                 "details": exc.details, "headers": exc.headers, "stale_ok": stale_ok}
-            )  # fmt: skip
-            stale = options_cache.load_stale(name) if stale_ok else None
+            flight.fail(Failure.of(exc, stale_ok=stale_ok))
+            stale = backend.load_stale(name) if stale_ok else None
             if stale is not None:
                 logger.info("serving a stale answer for item %s: %s", item.pk, exc.code)
                 return OptionsAnswer.of("stale", stale)
             raise
         fetched_at = time.time()
-        flight.store_and_land(item.datasource_id, options, elements, fetched_at)
-        answer = OptionsAnswer(
-            "miss",
-            fetched_at,
-            options_cache.iso_time(fetched_at),
-            json.dumps(options, ensure_ascii=False, separators=(",", ":")).encode(),
-            b"",
-        )
-        answer._options, answer._elements = options, elements
-        return answer
-    finally:
-        flight.land()
+        flight.land(item.datasource_id, options, elements, fetched_at)
+        return OptionsAnswer("miss", CachedAnswer.fetched(fetched_at, options, elements))
 
 
 def refine(

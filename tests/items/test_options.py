@@ -8,7 +8,8 @@ import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from apps.items import cache as options_cache
+from apps.core import redis
+from apps.items.cache import indexes, keys
 from apps.items.services import item_create, item_update
 from apps.tenants.services import api_key_create
 from tests.support.concurrency import run_together
@@ -189,8 +190,8 @@ def test_a_stale_answer_is_served_when_the_upstream_fails(acme, projects, counte
     api = acme.api()
     assert get(api, "project").json()["cache"] == "miss"
     # The 300 s entry has expired; its last-good copy (kept 10 minutes longer) remains.
-    client = options_cache._redis()
-    client.delete(options_cache._k(f"opt:{_only_entry_name(acme, projects)}"))
+    client = redis.client()
+    client.delete(redis.key(keys.entry(_only_entry_name(acme, projects))))
     counters.fail_with("503")
 
     response = get(api, "project").json()
@@ -203,24 +204,24 @@ def test_a_stale_answer_is_served_when_the_upstream_fails(acme, projects, counte
 
 def test_the_last_good_copy_lives_ten_minutes_past_the_entry(acme, projects):
     get(acme.api(), "project")
-    client = options_cache._redis()
+    client = redis.client()
     name = _only_entry_name(acme, projects)
-    assert 290 < client.ttl(options_cache._k(f"opt:{name}")) <= 300
-    assert 890 < client.ttl(options_cache._k(f"stale:{name}")) <= 900
+    assert 290 < client.ttl(redis.key(keys.entry(name))) <= 300
+    assert 890 < client.ttl(redis.key(keys.stale(name))) <= 900
 
 
 def test_a_4xx_is_not_papered_over_with_a_stale_answer(acme, projects, counters):
     api = acme.api()
     get(api, "project")
-    client = options_cache._redis()
-    client.delete(options_cache._k(f"opt:{_only_entry_name(acme, projects)}"))
+    client = redis.client()
+    client.delete(redis.key(keys.entry(_only_entry_name(acme, projects))))
     counters.fail_with("404")
     assert get(api, "project").status_code == 502
 
 
 def _only_entry_name(acme, item):
-    client = options_cache._redis()
-    index = options_cache._k(f"optidx:{item.datasource_id}")
+    client = redis.client()
+    index = redis.key(keys.index(item.datasource_id))
     names = client.zrange(index, 0, -1)
     assert len(names) == 1
     return names[0].decode()
@@ -274,7 +275,6 @@ def test_with_redis_down_options_come_from_the_upstream_and_it_is_logged_once(
     acme, projects, counters, caplog
 ):
     caplog.set_level(logging.WARNING, logger="plugboard.cache")
-    options_cache._warned_down = False
     down = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
@@ -289,7 +289,6 @@ def test_with_redis_down_options_come_from_the_upstream_and_it_is_logged_once(
     assert counters.calls("/_test/data/projects") == 3
     warnings = [r for r in caplog.records if "options cache unavailable" in r.getMessage()]
     assert len(warnings) == 1
-    options_cache._warned_down = False
 
 
 def test_the_purge_task_removes_old_entries_and_their_indexes(acme, projects, issues, monkeypatch):
@@ -298,23 +297,23 @@ def test_the_purge_task_removes_old_entries_and_their_indexes(acme, projects, is
     api = acme.api()
     get(api, "project")
     get(api, "issue", project="PB")
-    client = options_cache._redis()
-    index = options_cache._k(f"optidx:{projects.datasource_id}")
+    client = redis.client()
+    index = redis.key(keys.index(projects.datasource_id))
     assert client.zcard(index) == 2
 
     assert purge_options_cache() == {"entries": 0, "stale_copies": 0, "indexes": 0}
     later = time.time() + 301
-    monkeypatch.setattr(options_cache.time, "time", lambda: later)
+    monkeypatch.setattr(indexes.time, "time", lambda: later)
     counts = purge_options_cache()
     assert counts["entries"] == 2 and counts["stale_copies"] == 0
     assert get(api, "project").json()["cache"] == "miss"  # the entry is gone
 
     much_later = time.time() + 1000
-    monkeypatch.setattr(options_cache.time, "time", lambda: much_later)
+    monkeypatch.setattr(indexes.time, "time", lambda: much_later)
     counts = purge_options_cache()
     assert counts["stale_copies"] >= 1
     assert client.zcard(index) == 0
-    assert not client.sismember(options_cache._k(options_cache.INDEX_ALL), index)
+    assert not client.sismember(redis.key(keys.INDEX_ALL), index)
 
 
 def test_the_purge_cache_action_returns_how_many_entries_it_removed(acme, projects, issues, source):
@@ -360,8 +359,8 @@ def test_secrets_echoed_by_the_upstream_are_masked(acme, upstream):
     body = get(acme.api(), "echo").content.decode()
     assert "tok-canary-echo" not in body
     assert "[secret]" in body
-    client = options_cache._redis()
-    for key in client.scan_iter(match=options_cache._k("*"), count=1000):
+    client = redis.client()
+    for key in client.scan_iter(match=redis.key("*"), count=1000):
         if client.type(key) == b"string":
             value = client.get(key)
             text = zlib.decompress(value) if value[:1] == b"x" else value
@@ -469,9 +468,9 @@ def test_misses_and_errors_the_fast_way_answer_like_the_full_way(acme, projects,
     api = acme.api()
     for _ in range(2):
         get(api, "project")  # key and item now remembered
-    client = options_cache._redis()
+    client = redis.client()
     name = _only_entry_name(acme, projects)
-    client.delete(options_cache._k(f"opt:{name}"), options_cache._k(f"stale:{name}"))
+    client.delete(redis.key(keys.entry(name)), redis.key(keys.stale(name)))
 
     counters.fail_with("503")
     failed = get(api, "project")
