@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from django.db import models, transaction
@@ -65,17 +65,26 @@ def read(name: str) -> str | None:
 def current(name: str) -> str | None:
     """The stamp's value, created when missing; None when Redis cannot be used. Read it before
     reading what is to be remembered under it."""
+    return current_all((name,))[name]
+
+
+def current_all(names: Sequence[str]) -> dict[str, str | None]:
+    """``current`` of each name, in one round trip."""
     client = redis.client()
     if client is None:
-        return None
+        return dict.fromkeys(names)
     try:
         pipe = client.pipeline(transaction=False)
-        pipe.set(redis.key(name), _new_value(), nx=True)
-        pipe.get(redis.key(name))
-        _, value = pipe.execute()
+        for name in names:
+            pipe.set(redis.key(name), _new_value(), nx=True)
+            pipe.get(redis.key(name))
+        values = pipe.execute()[1::2]
     except Exception:
-        return None
-    return value.decode() if value is not None else None
+        return dict.fromkeys(names)
+    return {
+        name: value.decode() if value is not None else None
+        for name, value in zip(names, values, strict=True)
+    }
 
 
 def bump(name: str) -> None:

@@ -6,6 +6,7 @@ import zlib
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.core import redis
@@ -419,15 +420,19 @@ def test_admin_keys_get_no_cors(acme, projects):
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
+def _headers(response):
+    return {name: value for name, value in response.headers.items() if name != "Content-Length"}
+
+
 def test_cached_hits_answer_the_same_whichever_way_they_are_served(acme, widget_key, projects):
-    """The first call takes the full view; later hits the fast way (key and item remembered).
-    Both must answer alike, CORS included."""
+    """The first call takes the full view (the key is new); later hits are served for the
+    remembered key. Both must answer alike, headers (CORS included) and all."""
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {widget_key}")
     origin = {"HTTP_ORIGIN": "https://intranet.example"}
     answers = [client.get(OPTIONS.format("project"), **origin) for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 200]
-    assert "Allow" in answers[0].headers and "Allow" not in answers[2].headers  # two ways
+    assert _headers(answers[0]) == _headers(answers[2])
     bodies = [a.json() for a in answers]
     assert bodies[1] == bodies[2] and bodies[1]["cache"] == "hit"
     assert bodies[0]["options"] == bodies[2]["options"]
@@ -438,6 +443,24 @@ def test_cached_hits_answer_the_same_whichever_way_they_are_served(acme, widget_
     assert [o["value"] for o in filtered["options"]] == ["WEB"]
     refused = client.get(OPTIONS.format("project"), HTTP_ORIGIN="https://evil.example")
     assert refused.status_code == 403 and "Access-Control-Allow-Origin" not in refused.headers
+
+
+def test_a_hit_by_a_remembered_key_costs_one_redis_round_trip_and_no_query(
+    widget_key, projects, redis_commands, django_assert_num_queries
+):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {widget_key}")
+    origin = {"HTTP_ORIGIN": "https://intranet.example"}
+    for _ in range(2):  # the key and the item are now remembered
+        client.get(OPTIONS.format("project"), **origin)
+    redis_commands.clear()
+
+    with django_assert_num_queries(0):
+        hit = client.get(OPTIONS.format("project"), **origin)
+
+    assert hit.json()["cache"] == "hit"
+    assert hit.headers["Access-Control-Allow-Origin"] == "https://intranet.example"
+    assert redis_commands == ["MGET"]  # the entry with the stamps of the key and the item
 
 
 def test_a_revoked_key_is_refused_at_once_even_for_cached_answers(acme, widget_key, projects):
@@ -464,7 +487,9 @@ def test_a_changed_item_is_seen_at_once_by_the_fast_way(acme, projects):
     assert get(api, "project").json()["options"][0]["label"] == "PB!"
 
 
-def test_misses_and_errors_the_fast_way_answer_like_the_full_way(acme, projects, counters):
+def test_misses_and_errors_for_a_remembered_key_answer_like_the_full_way(
+    acme, projects, counters, api_session
+):
     api = acme.api()
     for _ in range(2):
         get(api, "project")  # key and item now remembered
@@ -474,14 +499,14 @@ def test_misses_and_errors_the_fast_way_answer_like_the_full_way(acme, projects,
 
     counters.fail_with("503")
     failed = get(api, "project")
-    assert "Allow" not in failed.headers  # answered the fast way
     assert failed.status_code == 502
     assert failed.json()["error"]["code"] == "upstream_error"
     assert failed.json()["error"]["details"]["status_code"] == 503
+    by_session = get(api_session(acme.owner, "acme"), "project")  # the full way, always
+    assert (by_session.status_code, by_session.content) == (502, failed.content)
 
     counters.fail_with("")
     fetched = get(api, "project")
-    assert "Allow" not in fetched.headers
     assert fetched.json()["cache"] == "miss" and len(fetched.json()["options"]) == 3
 
 
@@ -499,3 +524,36 @@ def test_a_revoked_key_causes_no_upstream_call(acme, widget_key, issues, counter
 
     assert refused.status_code == 401
     assert counters.calls("/_test/data/issues?project=OPS") == 0
+
+
+@pytest.mark.parametrize(
+    ("item_key", "params"),
+    [("no-such-item", {}), ("issue", {})],  # unknown; known but a dependency missing
+    ids=["unknown item", "missing dependency"],
+)
+def test_a_revoked_key_learns_nothing_about_items(acme, widget_key, issues, item_key, params):
+    from apps.tenants.models import ApiKey
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {widget_key}")
+    for _ in range(2):  # the key and the item are now remembered
+        assert client.get(OPTIONS.format("issue"), {"project": "PB"}).status_code == 200
+    ApiKey.objects.filter(tenant=acme.tenant, scope="widget").update(revoked_at=timezone.now())
+
+    refused = client.get(OPTIONS.format(item_key), params)
+
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "authentication_failed"
+
+
+def test_a_session_gets_the_same_answers_without_cors(acme, projects, api_session):
+    by_key = get(acme.api(), "project")
+    session = api_session(acme.owner, "acme")
+    origin = {"HTTP_ORIGIN": "https://intranet.example"}
+    answers = [session.get(OPTIONS.format("project"), **origin) for _ in range(2)]
+
+    assert [a.status_code for a in answers] == [200, 200]
+    assert [a.json() for a in answers] == [{**by_key.json(), "cache": "hit"}] * 2
+    for answer in answers:
+        assert answer.headers["Cache-Control"] == "private, no-store"
+        assert "Access-Control-Allow-Origin" not in answer.headers
