@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
-from django.core.cache import cache
-from django.core.signals import setting_changed
 from django.db import models, transaction
-from django.dispatch import receiver
 
+from apps.core import redis
 from apps.core.errors import ApplicationError
 
 logger = logging.getLogger("plugboard.cache")
@@ -48,52 +46,17 @@ def tenant_stamp(tenant_id: Any) -> str:
     return f"stamp:tenant:{tenant_id}"
 
 
-# The raw client and the key prefix are looked up once per process (each lookup through Django's
-# cache handler costs more than the Redis command on the hot path) and again if CACHES changes.
-_memo: dict[str, Any] = {}
-_MISSING = object()
-
-
-@receiver(setting_changed)
-def _forget_cache_lookups(setting: str, **kwargs: Any) -> None:
-    if setting == "CACHES":
-        _memo.clear()
-
-
-def redis_client() -> Any | None:
-    """The raw Redis client behind the default cache, or None (local-memory cache)."""
-    client = _memo.get("client", _MISSING)
-    if client is _MISSING:
-        try:
-            from django_redis import get_redis_connection
-
-            client = get_redis_connection("default")
-        except (ImportError, NotImplementedError, AttributeError):
-            client = None
-        _memo["client"] = client
-    return client
-
-
-def make_key(name: str) -> str:
-    """The full key of ``name`` in the default cache (prefix and version included)."""
-    prefix = _memo.get("prefix")
-    if prefix is None:
-        probe = str(cache.make_key("\x00"))
-        prefix = _memo["prefix"] = probe[:-1]
-    return prefix + name
-
-
 def _new_value() -> str:
     return secrets.token_hex(8)
 
 
 def read(name: str) -> str | None:
     """The stamp's value, or None when it is missing or cannot be read (trust nothing)."""
-    client = redis_client()
+    client = redis.client()
     if client is None:
         return None
     try:
-        value = client.get(make_key(name))
+        value = client.get(redis.key(name))
     except Exception:
         return None
     return value.decode() if value is not None else None
@@ -102,27 +65,36 @@ def read(name: str) -> str | None:
 def current(name: str) -> str | None:
     """The stamp's value, created when missing; None when Redis cannot be used. Read it before
     reading what is to be remembered under it."""
-    client = redis_client()
+    return current_all((name,))[name]
+
+
+def current_all(names: Sequence[str]) -> dict[str, str | None]:
+    """``current`` of each name, in one round trip."""
+    client = redis.client()
     if client is None:
-        return None
+        return dict.fromkeys(names)
     try:
         pipe = client.pipeline(transaction=False)
-        pipe.set(make_key(name), _new_value(), nx=True)
-        pipe.get(make_key(name))
-        _, value = pipe.execute()
+        for name in names:
+            pipe.set(redis.key(name), _new_value(), nx=True)
+            pipe.get(redis.key(name))
+        values = pipe.execute()[1::2]
     except Exception:
-        return None
-    return value.decode() if value is not None else None
+        return dict.fromkeys(names)
+    return {
+        name: value.decode() if value is not None else None
+        for name, value in zip(names, values, strict=True)
+    }
 
 
 def bump(name: str) -> None:
     """Move the stamp now (raising StampUnavailable when Redis is configured but cannot be
     written, so that the caller's transaction rolls back) and again after the commit."""
-    client = redis_client()
+    client = redis.client()
     if client is None:
         return
     try:
-        client.set(make_key(name), _new_value())
+        client.set(redis.key(name), _new_value())
     except Exception as exc:
         logger.warning("could not move %s (%s); refusing the change", name, type(exc).__name__)
         raise StampUnavailable() from exc
@@ -131,11 +103,11 @@ def bump(name: str) -> None:
 
 def _bump_after_commit(name: str) -> None:
     # Covers a process that read the old row between the first move and the commit.
-    client = redis_client()
+    client = redis.client()
     if client is None:
         return
     try:
-        client.set(make_key(name), _new_value())
+        client.set(redis.key(name), _new_value())
     except Exception as exc:
         logger.error("could not move %s after a commit (%s)", name, type(exc).__name__)
 

@@ -1,37 +1,29 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import mixins, status
-from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.errors import ApplicationError
+from apps.core.memo import Remembered, Unconfirmed
 from apps.core.payloads import json_object
-from apps.items import lookup
 from apps.items.cors import allow
 from apps.items.models import ConnectedItem
-from apps.items.options import (
-    KeyCheckNeeded,
-    cached_hit,
-    evaluate,
-    miss,
-    options_body,
-    options_fetch,
-    refine,
-)
+from apps.items.options import options_serve
 from apps.items.serializers import ItemSerializer, OptionsSerializer
 from apps.items.services import item_create, item_delete, item_update
 from apps.tenants.api import TenantScopedAPIView, TenantScopedViewSet, key_access
-from apps.tenants.authentication import ApiKeyAuthentication
+from apps.tenants.authentication import bearer_key
 from apps.tenants.models import ApiKey, ApiKeyScope
-from apps.tenants.services import api_key_authenticate, origin_allowed, recall_key
+from apps.tenants.services import api_key_recall, origin_allowed
 
 ITEM_EXAMPLE = OpenApiExample(
     "Jira issues of a project",
@@ -93,14 +85,19 @@ class JSONOnly(BaseContentNegotiation):
         return (self.renderer, self.renderer.media_type)
 
 
+# DRF's Allow header for OptionsView (its default_response_headers, with one renderer): the
+# remembered key's way sends it too, so that both ways answer alike.
+ALLOW = "GET, HEAD, OPTIONS"
+
+
 class OptionsView(TenantScopedAPIView):
     """The options of a connected item, for widgets (widget keys allowed, CORS for their
     origins). ``q``, ``filter`` and ``limit`` apply to the cached list and never cause an
     upstream call."""
 
     widget_access = True
-    checks_key_stamp = True  # the key's stamp is read with the cached answer
     content_negotiation_class = JSONOnly
+    renderer_classes = [JSONRenderer]
 
     @extend_schema(
         parameters=[
@@ -113,46 +110,75 @@ class OptionsView(TenantScopedAPIView):
         ],
         responses={200: OptionsSerializer},
     )
-    def get(self, request: Request, key: str) -> Response | HttpResponse:
-        params = request.query_params
-        api_key = request.auth if isinstance(request.auth, ApiKey) else None
-        check = api_key.stamp_check if api_key is not None else None
-        try:
-            answer = options_fetch(
-                tenant_id=request.tenant.pk, key=key, params=params, key_check=check
-            )
-        except KeyCheckNeeded:
-            self._confirm_key(request)
-            check = None
-            answer = options_fetch(tenant_id=request.tenant.pk, key=key, params=params)
-        if check is not None and not answer.key_verified:
-            self._confirm_key(request)
-        options = refine(
-            answer,
-            q=params.get("q", ""),
-            filter_expr=params.get("filter", ""),
-            limit=params.get("limit"),
+    def get(self, request: Request, key: str) -> HttpResponse:
+        return options_response(
+            tenant_id=request.tenant.pk, item_key=key, params=request.query_params
         )
-        return HttpResponse(options_body(answer, options), content_type="application/json")
-
-    @staticmethod
-    def _confirm_key(request: Request) -> None:
-        """Check a key taken from memory against the database (it may have been revoked)."""
-        raw = ApiKeyAuthentication.raw_key(request) or ""
-        if api_key_authenticate(raw=raw, verify=True) is None:
-            raise AuthenticationFailed("The API key is not valid or has been revoked.")
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        # A plain cache hit for a remembered key and item is answered with one Redis round trip
-        # (the key's and the tenant's stamps are read with the answer). Anything else — a first
-        # call, a miss, a change, an error, a session — takes the full way below.
-        fast = _fast_hit(request, kwargs.get("key", ""))
-        return fast if fast is not None else super().dispatch(request, *args, **kwargs)
+        # A GET by a key this process remembers is answered without the API view's machinery:
+        # the key is confirmed by its stamp, read in the same round trip as the cached answer.
+        # Anything else (a new key, a key to confirm from the database, a refusal, a session)
+        # takes the full way. Both end in options_response.
+        answered = _by_remembered_key(request, kwargs.get("key", ""))
+        if answered is None:
+            return super().dispatch(request, *args, **kwargs)
+        response, api_key = answered
+        response["Allow"] = ALLOW  # as DRF adds it on the full way
+        return _cors_and_cache_headers(response, api_key, request.META.get("HTTP_ORIGIN"))
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)
         key = request.auth if isinstance(getattr(request, "auth", None), ApiKey) else None
-        return _cors_and_cache_headers(response, key, request.headers.get("Origin"))
+        return _cors_and_cache_headers(response, key, request.META.get("HTTP_ORIGIN"))
+
+
+_renderer = JSONRenderer()
+
+
+def options_response(
+    *,
+    tenant_id: int,
+    item_key: str,
+    params: Mapping[str, Any],
+    caller: Remembered[ApiKey] | None = None,
+) -> HttpResponse:
+    """The options endpoint's answer or error, whichever way the request came in."""
+    try:
+        answer = options_serve(tenant_id=tenant_id, item_key=item_key, params=params, caller=caller)
+    except ApplicationError as exc:
+        response = HttpResponse(
+            _renderer.render(exc.as_body()), status=exc.status, content_type="application/json"
+        )
+        for name, value in exc.headers.items():
+            response[name] = value
+        return response
+    return HttpResponse(answer.body, content_type="application/json")
+
+
+def _by_remembered_key(request: HttpRequest, item_key: str) -> tuple[HttpResponse, ApiKey] | None:
+    """The answer to a GET by a key this process remembers, and the key; None: the full way."""
+    if request.method != "GET":
+        return None
+    raw = bearer_key(request)
+    remembered = api_key_recall(raw=raw) if raw else None
+    if remembered is None:
+        return None
+    api_key = remembered.value
+    try:
+        if not key_access(
+            api_key, widget_access=True, method="GET", origin=request.META.get("HTTP_ORIGIN")
+        ):
+            return None
+    except ApplicationError:
+        return None  # a refusal waits until the key is confirmed: the full way says it
+    try:
+        response = options_response(
+            tenant_id=api_key.tenant_id, item_key=item_key, params=request.GET, caller=remembered
+        )
+    except Unconfirmed:
+        return None  # the key changed: the full way reads it again
+    return response, api_key
 
 
 def _cors_and_cache_headers(response: Any, api_key: ApiKey | None, origin: str | None) -> Any:
@@ -165,44 +191,3 @@ def _cors_and_cache_headers(response: Any, api_key: ApiKey | None, origin: str |
         allow(response, origin)
     response["Cache-Control"] = "private, no-store"
     return response
-
-
-def _fast_hit(request: HttpRequest, key: str) -> HttpResponse | None:
-    """Answer a call by a remembered key for a remembered item — a hit, a miss or an upstream
-    error — without the API view's machinery; None sends the call the full way."""
-    if request.method != "GET":
-        return None
-    scheme, _, raw = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-    if scheme.lower() != "bearer" or not raw:
-        return None
-    recalled = recall_key(raw.strip())
-    if recalled is None:
-        return None
-    api_key, key_check = recalled
-    origin = request.META.get("HTTP_ORIGIN")
-    try:
-        if not key_access(api_key, widget_access=True, method="GET", origin=origin):
-            return None
-        ref = lookup.remembered_ref(api_key.tenant_id, key)
-        if ref is None:
-            return None
-        params = request.GET
-        cached = cached_hit(ref, params, key_check)
-    except ApplicationError:
-        return None  # the full view reports it, with the error body
-    if not (cached.item_current and cached.key_current):
-        return None
-    try:
-        answer = cached.answer or miss(ref, evaluate(ref, params))
-        options = refine(
-            answer,
-            q=params.get("q", ""),
-            filter_expr=params.get("filter", ""),
-            limit=params.get("limit"),
-        )
-        response = HttpResponse(options_body(answer, options), content_type="application/json")
-    except ApplicationError as exc:
-        response = JsonResponse(exc.as_body(), status=exc.status)
-        for name, value in exc.headers.items():
-            response[name] = value
-    return _cors_and_cache_headers(response, api_key, origin)

@@ -8,7 +8,7 @@ class ItemsConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.datasources.signals import datasource_changed
-        from apps.items.cache import purge_datasource
+        from apps.items.cache.indexes import purge_datasource
         from apps.items.models import ConnectedItem
 
         def on_datasource_changed(sender, datasource_id, purge=False, **kwargs) -> int:

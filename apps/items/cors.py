@@ -9,13 +9,12 @@ change to a key or an item moves, so a preflight costs one Redis read, not a tab
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
 from apps.core import stamps
+from apps.core.memo import StampedMemo
 from apps.items.models import ConnectedItem
 from apps.tenants.models import WIDGET_ORIGINS_STAMP, ApiKey, ApiKeyScope
 from apps.tenants.services import normalize_origin
@@ -23,32 +22,23 @@ from apps.tenants.services import normalize_origin
 OPTIONS_PATH = re.compile(r"^/api/v1/items/([A-Za-z0-9][A-Za-z0-9_-]{0,99})/options/$")
 ALLOWED_HEADERS = "Authorization, Accept, X-Plugboard-Tenant"
 MAX_AGE = "600"
-MAX_REMEMBERED = 2048
 
-_remembered: OrderedDict[str, tuple[frozenset[str], str]] = OrderedDict()
-_lock = threading.Lock()
+# Item key -> the origins its preflights are answered for.
+ORIGINS: StampedMemo[str, frozenset[str]] = StampedMemo(size=2048, max_age=300)
 
 
 def widget_origins_for_item(item_key: str) -> frozenset[str]:
     """The origins allowed by active widget keys of the tenants that have item ``item_key``."""
-    stamp = stamps.read(WIDGET_ORIGINS_STAMP)
-    if stamp is not None:
-        with _lock:
-            found = _remembered.get(item_key)
-        if found is not None and found[1] == stamp:
-            return found[0]
-    stamp = stamps.current(WIDGET_ORIGINS_STAMP)  # read before the rows it will vouch for
+    remembered = ORIGINS.confirmed(item_key)
+    if remembered is not None:
+        return remembered
+    stamp_value = stamps.current(WIDGET_ORIGINS_STAMP)  # read before the rows it will vouch for
     tenants = ConnectedItem.objects.filter(key=item_key).values("tenant")
     keys = ApiKey.objects.filter(
         scope=ApiKeyScope.WIDGET, revoked_at__isnull=True, tenant__in=tenants
     ).values_list("allowed_origins", flat=True)
     origins = frozenset(origin for allowed in keys for origin in allowed or [])
-    if stamp is not None:
-        with _lock:
-            _remembered[item_key] = (origins, stamp)
-            _remembered.move_to_end(item_key)
-            while len(_remembered) > MAX_REMEMBERED:
-                _remembered.popitem(last=False)
+    ORIGINS.remember(item_key, origins, stamp=WIDGET_ORIGINS_STAMP, stamp_value=stamp_value)
     return origins
 
 

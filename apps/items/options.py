@@ -1,9 +1,10 @@
 """The options service: evaluate an item's request, answer from the cache when possible, else
 fetch through the outbound client once (single flight), extract the options, and store them.
 
-The hot path (a cache hit) costs one Redis round trip and no database query: the item comes from
-the process's memory (see ``lookup``) and is checked against the tenant's stamp read together
-with the cached answer.
+``options_serve`` is the one way in, whoever asks (an API key or a session). Its hot path, a hit
+for a remembered item, costs one Redis round trip and no database query: the item comes from the
+process's memory (see ``lookup``) and is confirmed by the tenant's stamp, read together with the
+cached answer — as is the caller's remembered key, when the caller hands one in.
 """
 
 from __future__ import annotations
@@ -12,13 +13,18 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from apps.core import stamps
 from apps.core.errors import ApplicationError, NotFound
+from apps.core.memo import Remembered, Unconfirmed
 from apps.datasources.connections import datasource_request
-from apps.items import cache as options_cache
 from apps.items import lookup, rsql
+from apps.items.cache import backend
+from apps.items.cache.backend import CachedAnswer
+from apps.items.cache.flight import Failure, flight_for
 from apps.items.models import ConnectedItem
 from apps.items.templates import dependencies, render_body, render_option, render_path
 from apps.outbound.client import OPTIONS_MAX_BYTES, OutboundResponse
@@ -37,7 +43,6 @@ from apps.outbound.redaction import Masker
 logger = logging.getLogger("plugboard.options")
 
 MAX_LIMIT = 1000
-_WAIT_STEP = 0.02
 # Failures after which a last-good answer is better than an error. A 4xx (other than 429)
 # says the request itself is wrong, so it is not papered over.
 _STALE_OK = (
@@ -72,39 +77,93 @@ class EvaluatedRequest:
         return hashlib.sha256(raw).hexdigest()[:32]
 
 
-@dataclass
+@dataclass(slots=True)
 class OptionsAnswer:
+    """What the endpoint answers; ``body`` is the contract's JSON."""
+
     cache: str  # hit | miss | stale
-    fetched_at: float
     fetched_at_iso: str
     options_json: bytes
-    elements_json: bytes
-    # Whether the caller's key stamp was read and found unchanged (see options_fetch).
-    key_verified: bool = False
-    _options: list[dict[str, str]] | None = field(default=None, repr=False)
-    _elements: list[Any] | None = field(default=None, repr=False)
-
-    @classmethod
-    def of(cls, cache: str, stored: options_cache.CachedAnswer) -> OptionsAnswer:
-        return cls(
-            cache,
-            stored.fetched_at,
-            stored.fetched_at_iso,
-            stored.options_json,
-            stored.elements_json,
-        )
 
     @property
-    def options(self) -> list[dict[str, str]]:
-        if self._options is None:
-            self._options = json.loads(self.options_json)
-        return self._options
+    def body(self) -> bytes:
+        tail = f',"cache":"{self.cache}","fetched_at":"{self.fetched_at_iso}"}}'
+        return b'{"options":' + self.options_json + tail.encode()
 
-    @property
-    def elements(self) -> list[Any]:
-        if self._elements is None:
-            self._elements = json.loads(self.elements_json)
-        return self._elements
+
+def options_serve(
+    *,
+    tenant_id: int,
+    item_key: str,
+    params: Mapping[str, Any],
+    caller: Remembered[Any] | None = None,
+) -> OptionsAnswer:
+    """The options of the tenant's item ``item_key`` for ``params``: cached (hit), fetched (miss)
+    or, when the upstream fails, the last good answer (stale); refined by q, filter and limit.
+
+    ``caller`` is the caller's remembered credential, unconfirmed: its stamp is read in the first
+    round trip, and Unconfirmed is raised when it does not hold, before anything is said about
+    the item or fetched on the caller's behalf.
+    """
+    stamp = stamps.tenant_stamp(tenant_id)
+    # An API key's stamp is its tenant's too: then one name is read for both.
+    names = (stamp,) if caller is None or caller.stamp == stamp else (stamp, caller.stamp)
+    remembered = lookup.item_recall(tenant_id=tenant_id, key=item_key)
+    if remembered is not None:
+        found = _from_memory(remembered, params, names, caller)
+        if found is not None:
+            return _refined(*found, params)
+        lookup.item_forget(tenant_id=tenant_id, key=item_key)
+    # The stamps are read before the item: a change in between makes the remembered item look
+    # older than it is, never newer.
+    current = stamps.current_all(names)
+    if caller is not None and not caller.confirm(current):
+        raise Unconfirmed()
+    ref = lookup.item_load(tenant_id=tenant_id, key=item_key, stamp_value=current[stamp])
+    if ref is None:
+        raise NotFound("No such item.")
+    request = evaluate(ref, params)
+    fresh, _ = backend.load(_name(ref, request))
+    found = ("hit", fresh) if fresh is not None else miss(ref, request)
+    return _refined(*found, params)
+
+
+def _from_memory(
+    remembered: Remembered[lookup.ItemRef],
+    params: Mapping[str, Any],
+    names: tuple[str, ...],
+    caller: Remembered[Any] | None,
+) -> tuple[str, CachedAnswer] | None:
+    """The answer for a remembered item while its stamp holds; None: read the item again."""
+    ref = remembered.value
+    try:
+        request = evaluate(ref, params)
+    except MissingDependency:
+        current = stamps.current_all(names)
+        if caller is not None and not caller.confirm(current):
+            raise Unconfirmed() from None
+        if remembered.confirm(current):
+            raise
+        return None  # the item changed: its dependencies may have too
+    fresh, current = backend.load(_name(ref, request), names)
+    if caller is not None and not caller.confirm(current):
+        raise Unconfirmed()
+    if not remembered.confirm(current):
+        return None
+    return ("hit", fresh) if fresh is not None else miss(ref, request)
+
+
+def _refined(cache: str, stored: CachedAnswer, params: Mapping[str, Any]) -> OptionsAnswer:
+    options = refine(
+        stored, q=params.get("q", ""), filter_expr=params.get("filter", ""),
+        limit=params.get("limit"),
+    )  # fmt: skip
+    options_json = (
+        stored.options_json
+        if options is None
+        else json.dumps(options, ensure_ascii=False, separators=(",", ":")).encode()
+    )
+    return OptionsAnswer(cache, stored.fetched_at_iso, options_json)
 
 
 def evaluate(item: ConnectedItem | lookup.ItemRef, params: Any) -> EvaluatedRequest:
@@ -172,18 +231,8 @@ def fetch_upstream(item: ConnectedItem, request: EvaluatedRequest) -> OutboundRe
     )
 
 
-def _error_from(marker: dict[str, Any]) -> ApplicationError:
-    return ApplicationError(
-        marker["message"],
-        code=marker["code"],
-        status=marker["status"],
-        details=marker.get("details") or {},
-        headers=marker.get("headers") or {},
-    )
-
-
 def _name(ref: lookup.ItemRef, request: EvaluatedRequest) -> str:
-    return options_cache.entry_name(
+    return backend.entry_name(
         tenant_id=ref.tenant_id,
         datasource_id=ref.datasource_id,
         datasource_version=ref.datasource_version,
@@ -193,102 +242,20 @@ def _name(ref: lookup.ItemRef, request: EvaluatedRequest) -> str:
     )
 
 
-@dataclass
-class Cached:
-    """What one round trip says: the fresh answer (or None), whether the remembered item is
-    still current, and whether the caller's key is (``key_check``)."""
-
-    answer: OptionsAnswer | None
-    item_current: bool
-    key_current: bool
-
-
-def cached_hit(
-    ref: lookup.ItemRef, params: Any, key_check: tuple[str, str] | None = None
-) -> Cached:
-    """The fresh cached answer for a remembered item, read in one round trip together with the
-    tenant's stamp (and the key's, when ``key_check`` is given)."""
-    stamp = lookup.stamp_name(ref.tenant_id)
-    wanted = (stamp, key_check[0]) if key_check and key_check[0] != stamp else (stamp,)
-    fresh, current = options_cache.load(_name(ref, evaluate(ref, params)), wanted)
-    if current is None or current[stamp] != ref.stamp:
-        return Cached(None, False, False)
-    key_current = key_check is not None and current[key_check[0]] == key_check[1]
-    answer = OptionsAnswer.of("hit", fresh) if fresh is not None else None
-    if answer is not None:
-        answer.key_verified = key_current
-    return Cached(answer, True, key_current)
-
-
-class KeyCheckNeeded(Exception):
-    """The caller's remembered key could not be confirmed in passing: check it before any
-    upstream call is made on its behalf."""
-
-
-def options_fetch(
-    *, tenant_id: int, key: str, params: Any, key_check: tuple[str, str] | None = None
-) -> OptionsAnswer:
-    """The options of the tenant's item ``key`` for ``params``: cached (hit), fetched (miss)
-    or, when the upstream fails, the last good answer (stale).
-
-    ``key_check`` is an unconfirmed API key's (stamp, expected value): it is read in the same
-    round trip as the answer, which says whether it matched (``key_verified``); a miss for an
-    unconfirmed key raises KeyCheckNeeded instead of calling the upstream.
-    """
-    ref = lookup.remembered_ref(tenant_id, key)
-    if ref is not None:
-        cached = cached_hit(ref, params, key_check)
-        if cached.answer is not None:
-            return cached.answer
-        if cached.item_current:
-            if key_check is not None and not cached.key_current:
-                raise KeyCheckNeeded()
-            return miss(ref, evaluate(ref, params))
-        lookup.forget(tenant_id, key)
-    ref = lookup.load_ref(tenant_id, key)
-    if ref is None:
-        if key_check is not None:
-            raise KeyCheckNeeded()  # the key may be gone too: say that first
-        raise NotFound("No such item.")
-    fresh, _ = options_cache.load(_name(ref, evaluate(ref, params)))
-    if fresh is not None:
-        return OptionsAnswer.of("hit", fresh)
-    if key_check is not None:
-        raise KeyCheckNeeded()
-    return miss(ref, evaluate(ref, params))
-
-
-def miss(ref: lookup.ItemRef, request: EvaluatedRequest) -> OptionsAnswer:
-    """Fetch the answer once (single flight), or wait for the request already fetching it."""
+def miss(ref: lookup.ItemRef, request: EvaluatedRequest) -> tuple[str, CachedAnswer]:
+    """Fetch the answer once (single flight), or wait for the request already fetching it;
+    returns how it was answered and the answer."""
     name = _name(ref, request)
-    item = ref.item or ConnectedItem.objects.select_related("datasource").filter(pk=ref.id).first()
-    if item is None:
-        raise NotFound("No such item.")
-    timeout = item.datasource.timeout_seconds * 3 + 10
-    flight = options_cache.Flight(name, ttl_seconds=timeout)
-    fresh, leading = flight.lead_or_fresh()
-    if fresh is not None:
-        return OptionsAnswer.of("hit", fresh)
-    deadline = time.monotonic() + timeout
-    while not leading:
-        # Another request is fetching this very answer: wait for it instead of calling too.
-        time.sleep(_WAIT_STEP)
-        fresh, _ = options_cache.load(name)
-        if fresh is not None:
-            return OptionsAnswer.of("hit", fresh)
-        if not flight.in_progress():
-            marker = flight.failure()
-            if marker is not None:
-                stale = options_cache.load_stale(name) if marker.get("stale_ok") else None
-                if stale is not None:
-                    return OptionsAnswer.of("stale", stale)
-                raise _error_from(marker)
-            fresh, leading = flight.lead_or_fresh()
-            if fresh is not None:
-                return OptionsAnswer.of("hit", fresh)
-        if time.monotonic() > deadline:
-            leading = True  # the other request is stuck: fetch anyway
-    try:
+    item = ref.item
+    with flight_for(name, ttl_seconds=item.datasource.timeout_seconds * 3 + 10) as flight:
+        joined = flight.join()
+        if isinstance(joined, CachedAnswer):
+            return "hit", joined
+        if isinstance(joined, Failure):
+            stale = backend.load_stale(name) if joined.stale_ok else None
+            if stale is not None:
+                return "stale", stale
+            raise joined.error()
         try:
             response = fetch_upstream(item, request)
             response.raise_for_status()
@@ -297,32 +264,19 @@ def miss(ref: lookup.ItemRef, request: EvaluatedRequest) -> OptionsAnswer:
             stale_ok = isinstance(exc, _STALE_OK) or (
                 isinstance(exc, UpstreamError) and exc.status_code >= 500
             )
-            flight.fail(
-                {"code": exc.code, "status": exc.status, "message": exc.message,
-                 "details": exc.details, "headers": exc.headers, "stale_ok": stale_ok}
-            )  # fmt: skip
-            stale = options_cache.load_stale(name) if stale_ok else None
+            flight.fail(Failure.of(exc, stale_ok=stale_ok))
+            stale = backend.load_stale(name) if stale_ok else None
             if stale is not None:
                 logger.info("serving a stale answer for item %s: %s", item.pk, exc.code)
-                return OptionsAnswer.of("stale", stale)
+                return "stale", stale
             raise
         fetched_at = time.time()
-        flight.store_and_land(item.datasource_id, options, elements, fetched_at)
-        answer = OptionsAnswer(
-            "miss",
-            fetched_at,
-            options_cache.iso_time(fetched_at),
-            json.dumps(options, ensure_ascii=False, separators=(",", ":")).encode(),
-            b"",
-        )
-        answer._options, answer._elements = options, elements
-        return answer
-    finally:
-        flight.land()
+        flight.land(item.datasource_id, options, elements, fetched_at)
+        return "miss", CachedAnswer.fetched(fetched_at, options, elements)
 
 
 def refine(
-    answer: OptionsAnswer, *, q: str = "", filter_expr: str = "", limit: Any = None
+    answer: CachedAnswer, *, q: str = "", filter_expr: str = "", limit: Any = None
 ) -> list[dict[str, str]] | None:
     """Apply filter (RSQL over elements), q (substring of the label) and limit, in that order.
     None when there is nothing to apply (the stored options are served as they are)."""
@@ -344,14 +298,3 @@ def refine(
             raise InvalidLimit()
         options = options[:count]
     return options
-
-
-def options_body(answer: OptionsAnswer, options: list[dict[str, str]] | None) -> bytes:
-    """The contract's answer; the stored options are spliced in unparsed when unrefined."""
-    options_json = (
-        answer.options_json
-        if options is None
-        else json.dumps(options, ensure_ascii=False, separators=(",", ":")).encode()
-    )
-    tail = f',"cache":"{answer.cache}","fetched_at":"{answer.fetched_at_iso}"}}'
-    return b'{"options":' + options_json + tail.encode()

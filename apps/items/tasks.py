@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from apps.items.cache import purge_expired
+from apps.items.cache.indexes import purge_expired
 
 
 @shared_task(ignore_result=True)

@@ -100,9 +100,6 @@ class ApiKey(StampedModel, TenantOwned):
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    # Set on keys authenticated from memory without a check (see api_key_authenticate).
-    stamp_check: tuple[str, str] | None = None
-
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "API key"

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 import secrets
-import threading
-import time
-from collections import OrderedDict
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -17,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from apps.core import stamps
+from apps.core.memo import Remembered, StampedMemo
 from apps.tenants.keys import generate_key, hash_key, key_matches, parse_prefix
 from apps.tenants.models import ApiKey, ApiKeyScope, Membership, Role, Tenant
 
@@ -133,66 +130,36 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     return api_key
 
 
-# Verified keys are remembered in process memory (by the SHA-256 of the key, never the key), so
-# that a request needs no database query; each is checked against its tenant's stamp, which a
-# revocation bumps (see apps.core.stamps). A remembered key is also re-read after this many seconds.
-REMEMBER_SECONDS = 300
-MAX_REMEMBERED = 1024
-_remembered: OrderedDict[str, tuple[ApiKey, str, float]] = OrderedDict()
-_remembered_lock = threading.Lock()
+# Keys are remembered in process memory (by the SHA-256 of the key, never the key), so that a
+# request needs no database query; each under its tenant's stamp, which any change to the key
+# moves (see apps.core.stamps), and re-read after five minutes whatever the stamp says.
+API_KEYS: StampedMemo[str, ApiKey] = StampedMemo(size=1024, max_age=300)
 
 
-def recall_key(raw: str) -> tuple[ApiKey, tuple[str, str]] | None:
-    """The remembered key for ``raw`` and its (stamp, expected value), unchecked, or None: no
-    database query and no round trip. The caller must check the stamp before trusting it, and
-    must not change the key (it is shared by threads)."""
-    with _remembered_lock:
-        remembered = _remembered.get(hash_key(raw))
-    if remembered is None or time.monotonic() - remembered[2] >= REMEMBER_SECONDS:
-        return None
-    key, stamp, _ = remembered
-    return key, (stamps.tenant_stamp(key.tenant_id), stamp)
+def api_key_recall(*, raw: str) -> Remembered[ApiKey] | None:
+    """The key this process remembers for ``raw``, unconfirmed (no query, no round trip): the
+    caller confirms it with its stamp, read in a round trip it makes anyway, before trusting it."""
+    return API_KEYS.recall(hash_key(raw))
 
 
-def remembered_key(raw: str) -> ApiKey | None:
-    """Like ``recall_key``, as a private copy carrying ``stamp_check``."""
-    recalled = recall_key(raw)
-    if recalled is None:
-        return None
-    unchecked = copy.copy(recalled[0])
-    unchecked.stamp_check = recalled[1]
-    return unchecked
-
-
-def api_key_authenticate(*, raw: str, verify: bool = True) -> ApiKey | None:
-    """The active key whose value is ``raw``, or None.
-
-    With ``verify=False`` a remembered key is returned unchecked, with ``stamp_check`` =
-    (stamp name, expected value) set on it: the caller must read that stamp (in a round trip it
-    makes anyway) and call again with ``verify=True`` when it differs.
-    """
+def api_key_authenticate(*, raw: str) -> ApiKey | None:
+    """The active key whose value is ``raw``, or None: remembered while its stamp holds, else
+    read from the database."""
     prefix = parse_prefix(raw)
     if prefix is None:
         return None
     digest = hash_key(raw)
-    with _remembered_lock:
-        remembered = _remembered.get(digest)
+    remembered = API_KEYS.confirmed(digest)
     if remembered is not None:
-        key, stamp, loaded_at = remembered
-        if time.monotonic() - loaded_at < REMEMBER_SECONDS:
-            if not verify:
-                return remembered_key(raw)
-            if stamps.read(stamps.tenant_stamp(key.tenant_id)) == stamp:
-                return key
-        with _remembered_lock:
-            _remembered.pop(digest, None)
+        return remembered
     key = ApiKey.objects.select_related("tenant").filter(prefix=prefix).first()
     if key is None:
         return None
-    # The stamp is read before the row that is remembered: a revocation in between makes the
-    # memory look stale rather than fresh.
-    stamp_before = stamps.current(stamps.tenant_stamp(key.tenant_id))
-    if stamp_before is not None:
+    stamp = stamps.tenant_stamp(key.tenant_id)
+    stamp_value = stamps.current(stamp)
+    if stamp_value is not None:
+        # Read again after the stamp: a revocation in between makes the memory look stale
+        # rather than fresh.
         key = ApiKey.objects.select_related("tenant").filter(pk=key.pk).first()
     if key is None or not key.is_active or not key_matches(raw, key.key_hash):
         return None
@@ -200,11 +167,7 @@ def api_key_authenticate(*, raw: str, verify: bool = True) -> ApiKey | None:
     if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
-    if stamp_before is not None:
-        with _remembered_lock:
-            _remembered[digest] = (key, stamp_before, time.monotonic())
-            while len(_remembered) > MAX_REMEMBERED:
-                _remembered.popitem(last=False)
+    API_KEYS.remember(digest, key, stamp=stamp, stamp_value=stamp_value)
     return key
 
 

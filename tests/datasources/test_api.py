@@ -264,12 +264,12 @@ def test_delete_removes_it_and_keeps_the_audit(acme, upstream):
 
 
 def test_purge_cache_answers_with_a_count(acme, upstream):
-    from apps.items import cache
+    from apps.items.cache import backend
 
     created = create(acme.api(), write_shape("none", upstream))
     for index in range(3):
         name = f"1:{created['id']}:1:item:1:digest{index}"
-        cache.store(
+        backend.store(
             name, created["id"], [{"value": "v", "label": "l"}], [{"a": index}], time.time()
         )
 

@@ -12,7 +12,7 @@ from django.db import connection
 from django_redis import get_redis_connection
 
 from apps.datasources.models import DataSource, OAuthGrant, TokenState
-from apps.items import cache as options_cache
+from apps.items.cache import backend
 from tests.datasources.helpers import CANARIES, write_shape
 from tests.factories import UserFactory
 
@@ -90,9 +90,7 @@ def test_canary_secrets_appear_nowhere_in_plain_text(acme, upstream, oauth, clie
                        state="state-1", redirect_uri="http://testserver/oauth/callback/")  # fmt: skip
     grant.code_verifier = TOKEN_CANARIES["verifier"]
     grant.save()
-    options_cache.store(
-        f"{acme.tenant.pk}:{ids[0]}:1:1:1:digest", ids[0], [], [{"id": 1}], time.time()
-    )
+    backend.store(f"{acme.tenant.pk}:{ids[0]}:1:1:1:digest", ids[0], [], [{"id": 1}], time.time())
 
     # Every API read and action, including tests that use the secrets for real.
     seen.append(api.get("/api/v1/datasources/").content.decode())

@@ -6,9 +6,11 @@ import zlib
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 from rest_framework.test import APIClient
 
-from apps.items import cache as options_cache
+from apps.core import redis
+from apps.items.cache import indexes, keys
 from apps.items.services import item_create, item_update
 from apps.tenants.services import api_key_create
 from tests.support.concurrency import run_together
@@ -189,8 +191,8 @@ def test_a_stale_answer_is_served_when_the_upstream_fails(acme, projects, counte
     api = acme.api()
     assert get(api, "project").json()["cache"] == "miss"
     # The 300 s entry has expired; its last-good copy (kept 10 minutes longer) remains.
-    client = options_cache._redis()
-    client.delete(options_cache._k(f"opt:{_only_entry_name(acme, projects)}"))
+    client = redis.client()
+    client.delete(redis.key(keys.entry(_only_entry_name(acme, projects))))
     counters.fail_with("503")
 
     response = get(api, "project").json()
@@ -203,24 +205,24 @@ def test_a_stale_answer_is_served_when_the_upstream_fails(acme, projects, counte
 
 def test_the_last_good_copy_lives_ten_minutes_past_the_entry(acme, projects):
     get(acme.api(), "project")
-    client = options_cache._redis()
+    client = redis.client()
     name = _only_entry_name(acme, projects)
-    assert 290 < client.ttl(options_cache._k(f"opt:{name}")) <= 300
-    assert 890 < client.ttl(options_cache._k(f"stale:{name}")) <= 900
+    assert 290 < client.ttl(redis.key(keys.entry(name))) <= 300
+    assert 890 < client.ttl(redis.key(keys.stale(name))) <= 900
 
 
 def test_a_4xx_is_not_papered_over_with_a_stale_answer(acme, projects, counters):
     api = acme.api()
     get(api, "project")
-    client = options_cache._redis()
-    client.delete(options_cache._k(f"opt:{_only_entry_name(acme, projects)}"))
+    client = redis.client()
+    client.delete(redis.key(keys.entry(_only_entry_name(acme, projects))))
     counters.fail_with("404")
     assert get(api, "project").status_code == 502
 
 
 def _only_entry_name(acme, item):
-    client = options_cache._redis()
-    index = options_cache._k(f"optidx:{item.datasource_id}")
+    client = redis.client()
+    index = redis.key(keys.index(item.datasource_id))
     names = client.zrange(index, 0, -1)
     assert len(names) == 1
     return names[0].decode()
@@ -274,7 +276,6 @@ def test_with_redis_down_options_come_from_the_upstream_and_it_is_logged_once(
     acme, projects, counters, caplog
 ):
     caplog.set_level(logging.WARNING, logger="plugboard.cache")
-    options_cache._warned_down = False
     down = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
@@ -289,7 +290,6 @@ def test_with_redis_down_options_come_from_the_upstream_and_it_is_logged_once(
     assert counters.calls("/_test/data/projects") == 3
     warnings = [r for r in caplog.records if "options cache unavailable" in r.getMessage()]
     assert len(warnings) == 1
-    options_cache._warned_down = False
 
 
 def test_the_purge_task_removes_old_entries_and_their_indexes(acme, projects, issues, monkeypatch):
@@ -298,23 +298,23 @@ def test_the_purge_task_removes_old_entries_and_their_indexes(acme, projects, is
     api = acme.api()
     get(api, "project")
     get(api, "issue", project="PB")
-    client = options_cache._redis()
-    index = options_cache._k(f"optidx:{projects.datasource_id}")
+    client = redis.client()
+    index = redis.key(keys.index(projects.datasource_id))
     assert client.zcard(index) == 2
 
     assert purge_options_cache() == {"entries": 0, "stale_copies": 0, "indexes": 0}
     later = time.time() + 301
-    monkeypatch.setattr(options_cache.time, "time", lambda: later)
+    monkeypatch.setattr(indexes.time, "time", lambda: later)
     counts = purge_options_cache()
     assert counts["entries"] == 2 and counts["stale_copies"] == 0
     assert get(api, "project").json()["cache"] == "miss"  # the entry is gone
 
     much_later = time.time() + 1000
-    monkeypatch.setattr(options_cache.time, "time", lambda: much_later)
+    monkeypatch.setattr(indexes.time, "time", lambda: much_later)
     counts = purge_options_cache()
     assert counts["stale_copies"] >= 1
     assert client.zcard(index) == 0
-    assert not client.sismember(options_cache._k(options_cache.INDEX_ALL), index)
+    assert not client.sismember(redis.key(keys.INDEX_ALL), index)
 
 
 def test_the_purge_cache_action_returns_how_many_entries_it_removed(acme, projects, issues, source):
@@ -360,8 +360,8 @@ def test_secrets_echoed_by_the_upstream_are_masked(acme, upstream):
     body = get(acme.api(), "echo").content.decode()
     assert "tok-canary-echo" not in body
     assert "[secret]" in body
-    client = options_cache._redis()
-    for key in client.scan_iter(match=options_cache._k("*"), count=1000):
+    client = redis.client()
+    for key in client.scan_iter(match=redis.key("*"), count=1000):
         if client.type(key) == b"string":
             value = client.get(key)
             text = zlib.decompress(value) if value[:1] == b"x" else value
@@ -420,15 +420,19 @@ def test_admin_keys_get_no_cors(acme, projects):
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
+def _headers(response):
+    return {name: value for name, value in response.headers.items() if name != "Content-Length"}
+
+
 def test_cached_hits_answer_the_same_whichever_way_they_are_served(acme, widget_key, projects):
-    """The first call takes the full view; later hits the fast way (key and item remembered).
-    Both must answer alike, CORS included."""
+    """The first call takes the full view (the key is new); later hits are served for the
+    remembered key. Both must answer alike, headers (CORS included) and all."""
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {widget_key}")
     origin = {"HTTP_ORIGIN": "https://intranet.example"}
     answers = [client.get(OPTIONS.format("project"), **origin) for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 200]
-    assert "Allow" in answers[0].headers and "Allow" not in answers[2].headers  # two ways
+    assert _headers(answers[0]) == _headers(answers[2])
     bodies = [a.json() for a in answers]
     assert bodies[1] == bodies[2] and bodies[1]["cache"] == "hit"
     assert bodies[0]["options"] == bodies[2]["options"]
@@ -439,6 +443,24 @@ def test_cached_hits_answer_the_same_whichever_way_they_are_served(acme, widget_
     assert [o["value"] for o in filtered["options"]] == ["WEB"]
     refused = client.get(OPTIONS.format("project"), HTTP_ORIGIN="https://evil.example")
     assert refused.status_code == 403 and "Access-Control-Allow-Origin" not in refused.headers
+
+
+def test_a_hit_by_a_remembered_key_costs_one_redis_round_trip_and_no_query(
+    widget_key, projects, redis_commands, django_assert_num_queries
+):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {widget_key}")
+    origin = {"HTTP_ORIGIN": "https://intranet.example"}
+    for _ in range(2):  # the key and the item are now remembered
+        client.get(OPTIONS.format("project"), **origin)
+    redis_commands.clear()
+
+    with django_assert_num_queries(0):
+        hit = client.get(OPTIONS.format("project"), **origin)
+
+    assert hit.json()["cache"] == "hit"
+    assert hit.headers["Access-Control-Allow-Origin"] == "https://intranet.example"
+    assert redis_commands == ["MGET"]  # the entry with the stamps of the key and the item
 
 
 def test_a_revoked_key_is_refused_at_once_even_for_cached_answers(acme, widget_key, projects):
@@ -465,24 +487,26 @@ def test_a_changed_item_is_seen_at_once_by_the_fast_way(acme, projects):
     assert get(api, "project").json()["options"][0]["label"] == "PB!"
 
 
-def test_misses_and_errors_the_fast_way_answer_like_the_full_way(acme, projects, counters):
+def test_misses_and_errors_for_a_remembered_key_answer_like_the_full_way(
+    acme, projects, counters, api_session
+):
     api = acme.api()
     for _ in range(2):
         get(api, "project")  # key and item now remembered
-    client = options_cache._redis()
+    client = redis.client()
     name = _only_entry_name(acme, projects)
-    client.delete(options_cache._k(f"opt:{name}"), options_cache._k(f"stale:{name}"))
+    client.delete(redis.key(keys.entry(name)), redis.key(keys.stale(name)))
 
     counters.fail_with("503")
     failed = get(api, "project")
-    assert "Allow" not in failed.headers  # answered the fast way
     assert failed.status_code == 502
     assert failed.json()["error"]["code"] == "upstream_error"
     assert failed.json()["error"]["details"]["status_code"] == 503
+    by_session = get(api_session(acme.owner, "acme"), "project")  # the full way, always
+    assert (by_session.status_code, by_session.content) == (502, failed.content)
 
     counters.fail_with("")
     fetched = get(api, "project")
-    assert "Allow" not in fetched.headers
     assert fetched.json()["cache"] == "miss" and len(fetched.json()["options"]) == 3
 
 
@@ -500,3 +524,36 @@ def test_a_revoked_key_causes_no_upstream_call(acme, widget_key, issues, counter
 
     assert refused.status_code == 401
     assert counters.calls("/_test/data/issues?project=OPS") == 0
+
+
+@pytest.mark.parametrize(
+    ("item_key", "params"),
+    [("no-such-item", {}), ("issue", {})],  # unknown; known but a dependency missing
+    ids=["unknown item", "missing dependency"],
+)
+def test_a_revoked_key_learns_nothing_about_items(acme, widget_key, issues, item_key, params):
+    from apps.tenants.models import ApiKey
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {widget_key}")
+    for _ in range(2):  # the key and the item are now remembered
+        assert client.get(OPTIONS.format("issue"), {"project": "PB"}).status_code == 200
+    ApiKey.objects.filter(tenant=acme.tenant, scope="widget").update(revoked_at=timezone.now())
+
+    refused = client.get(OPTIONS.format(item_key), params)
+
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "authentication_failed"
+
+
+def test_a_session_gets_the_same_answers_without_cors(acme, projects, api_session):
+    by_key = get(acme.api(), "project")
+    session = api_session(acme.owner, "acme")
+    origin = {"HTTP_ORIGIN": "https://intranet.example"}
+    answers = [session.get(OPTIONS.format("project"), **origin) for _ in range(2)]
+
+    assert [a.status_code for a in answers] == [200, 200]
+    assert [a.json() for a in answers] == [{**by_key.json(), "cache": "hit"}] * 2
+    for answer in answers:
+        assert answer.headers["Cache-Control"] == "private, no-store"
+        assert "Access-Control-Allow-Origin" not in answer.headers
