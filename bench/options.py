@@ -31,8 +31,8 @@ from bench.support import UpstreamForBench, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 DB_NAME = "plugboard_bench"
-REDIS_DB = 13
-BROKER_DB = 12
+REDIS_DB = 11  # 13 belongs to the production install test (tests/deploy/)
+BROKER_DB = 10
 HIT_TARGET = 0.8
 MISS_OVERHEAD_TARGET_MS = 2.0
 COLD_TARGET = 1

@@ -18,13 +18,15 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework import status as http_status
 from rest_framework.response import Response
 
+from apps.core.codes import ErrorCode
+
 logger = logging.getLogger(__name__)
 
 
 class ApplicationError(Exception):
     """An error the product reports to its user with a stable code."""
 
-    code: str = "error"
+    code: str = ErrorCode.ERROR
     status: int = http_status.HTTP_400_BAD_REQUEST
     message: str = "The request could not be completed."
 
@@ -49,13 +51,13 @@ class ApplicationError(Exception):
 
 
 class NotFound(ApplicationError):
-    code = "not_found"
+    code = ErrorCode.NOT_FOUND
     status = http_status.HTTP_404_NOT_FOUND
     message = "Not found."
 
 
 class Forbidden(ApplicationError):
-    code = "permission_denied"
+    code = ErrorCode.PERMISSION_DENIED
     status = http_status.HTTP_403_FORBIDDEN
     message = "You do not have permission to do this."
 
@@ -103,7 +105,7 @@ def validation_error_body(detail: Any) -> dict[str, Any]:
             {"code": code, "message": message}
         )
     codes = {code for _, code, _ in problems}
-    code = "validation_error"
+    code = ErrorCode.VALIDATION_ERROR
     if len(codes) == 1:
         (only,) = codes
         if only not in _SPECIFIC_VALIDATION_CODES_EXCLUDED:
@@ -133,15 +135,15 @@ def django_validation_detail(exc: DjangoValidationError) -> Any:
 
 
 _DRF_CODES = {
-    drf_exceptions.NotAuthenticated: "not_authenticated",
-    drf_exceptions.AuthenticationFailed: "authentication_failed",
-    drf_exceptions.PermissionDenied: "permission_denied",
-    drf_exceptions.NotFound: "not_found",
-    drf_exceptions.MethodNotAllowed: "method_not_allowed",
-    drf_exceptions.NotAcceptable: "not_acceptable",
-    drf_exceptions.UnsupportedMediaType: "unsupported_media_type",
-    drf_exceptions.Throttled: "throttled",
-    drf_exceptions.ParseError: "parse_error",
+    drf_exceptions.NotAuthenticated: ErrorCode.NOT_AUTHENTICATED,
+    drf_exceptions.AuthenticationFailed: ErrorCode.AUTHENTICATION_FAILED,
+    drf_exceptions.PermissionDenied: ErrorCode.PERMISSION_DENIED,
+    drf_exceptions.NotFound: ErrorCode.NOT_FOUND,
+    drf_exceptions.MethodNotAllowed: ErrorCode.METHOD_NOT_ALLOWED,
+    drf_exceptions.NotAcceptable: ErrorCode.NOT_ACCEPTABLE,
+    drf_exceptions.UnsupportedMediaType: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    drf_exceptions.Throttled: ErrorCode.THROTTLED,
+    drf_exceptions.ParseError: ErrorCode.PARSE_ERROR,
 }
 
 
@@ -164,7 +166,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if response is None:
         logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
         return Response(
-            error_body("server_error", "Something went wrong on our side. Please try again."),
+            error_body(
+                ErrorCode.SERVER_ERROR, "Something went wrong on our side. Please try again."
+            ),
             status=http_status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
     if isinstance(exc, drf_exceptions.ValidationError):
@@ -172,7 +176,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return response
     code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), None)
     if code is None:
-        code = getattr(exc, "default_code", "error")
+        code = getattr(exc, "default_code", ErrorCode.ERROR)
     detail = exc.detail if isinstance(exc, drf_exceptions.APIException) else str(exc)
     message = str(detail) if not isinstance(detail, dict | list) else "The request failed."
     details: dict[str, Any] = {}

@@ -19,6 +19,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.cache import cache
 
+from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ _warned = False
 
 
 class LockTimeout(ApplicationError):
-    code = "busy"
+    code = ErrorCode.BUSY
     status = 503
     message = "Another process is doing this right now; try again in a moment."
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError
 
 
@@ -21,7 +22,7 @@ def writable_part(
         raise ValidationError(
             {
                 name: ValidationError(
-                    f"{name!r} is not a field of this resource.", code="unknown_field"
+                    f"{name!r} is not a field of this resource.", code=ErrorCode.UNKNOWN_FIELD
                 )
                 for name in unknown
             }
@@ -30,7 +31,7 @@ def writable_part(
 
 
 class InvalidBody(ApplicationError):
-    code = "invalid_body"
+    code = ErrorCode.INVALID_BODY
     status = 400
     message = "Send a JSON object."
 

@@ -6,6 +6,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.core.codes import ErrorCode
+
 
 class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not know; the read-only fields of its own representation are
@@ -19,7 +21,8 @@ class StrictSerializer(serializers.Serializer):
                     {
                         name: [
                             serializers.ErrorDetail(
-                                f"{name!r} is not a field of this resource.", code="unknown_field"
+                                f"{name!r} is not a field of this resource.",
+                                code=ErrorCode.UNKNOWN_FIELD,
                             )
                         ]
                         for name in unknown

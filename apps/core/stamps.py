@@ -26,13 +26,14 @@ from typing import Any, ClassVar
 from django.db import models, transaction
 
 from apps.core import redis
+from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError
 
 logger = logging.getLogger("plugboard.cache")
 
 
 class StampUnavailable(ApplicationError):
-    code = "cache_unavailable"
+    code = ErrorCode.CACHE_UNAVAILABLE
     status = 503
     message = (
         "The shared cache (Redis) cannot be reached, so this change was not made: other "

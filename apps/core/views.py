@@ -4,6 +4,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.defaults import page_not_found, server_error
 
+from apps.core.codes import ErrorCode
 from apps.core.errors import json_error_response
 from apps.core.health import health_report
 
@@ -21,13 +22,13 @@ def _wants_json(request: HttpRequest) -> bool:
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _wants_json(request):
-        return json_error_response("not_found", "Not found.", 404)
+        return json_error_response(ErrorCode.NOT_FOUND, "Not found.", 404)
     return page_not_found(request, exception)
 
 
 def server_failure(request: HttpRequest) -> HttpResponse:
     if _wants_json(request):
         return json_error_response(
-            "server_error", "Something went wrong on our side. Please try again.", 500
+            ErrorCode.SERVER_ERROR, "Something went wrong on our side. Please try again.", 500
         )
     return server_error(request)

@@ -22,7 +22,7 @@ from apps.datasources.services import (
     datasource_update,
 )
 from apps.outbound.auth import MODES
-from apps.tenants.api import TenantScopedViewSet
+from apps.tenants.api_scoping import TenantScopedViewSet
 
 BASE_EXAMPLE = {
     "name": "Jira",

@@ -17,6 +17,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from apps.core.codes import ErrorCode
 from apps.core.serializers import StrictSerializer
 from apps.outbound.auth import MODES, get_mode
 from apps.outbound.auth.base import AuthMode, FieldSpec, Kind, walk
@@ -150,7 +151,7 @@ class AuthField(serializers.Field):
                 {
                     "mode": [
                         serializers.ErrorDetail(
-                            f"Unknown auth mode {name!r}.", code="invalid_choice"
+                            f"Unknown auth mode {name!r}.", code=ErrorCode.INVALID_CHOICE
                         )
                     ]
                 }

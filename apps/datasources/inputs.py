@@ -14,6 +14,7 @@ from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers
 
+from apps.core.codes import ErrorCode
 from apps.core.errors import flatten_validation
 from apps.core.payloads import json_object
 from apps.core.serializers import StrictSerializer
@@ -57,7 +58,7 @@ class HeaderListField(serializers.ListField):
             return []
         if isinstance(data, list) and len(data) > MAX_HEADERS:
             raise serializers.ValidationError(
-                f"At most {MAX_HEADERS} headers are allowed.", code="too_many_headers"
+                f"At most {MAX_HEADERS} headers are allowed.", code=ErrorCode.TOO_MANY_HEADERS
             )
         try:
             headers = [dict(h) for h in super().to_internal_value(data)]
@@ -70,7 +71,7 @@ class HeaderListField(serializers.ListField):
         for header in headers:
             if header["name"].lower() in seen:
                 raise serializers.ValidationError(
-                    f"The header {header['name']} is listed twice.", code="duplicate_header"
+                    f"The header {header['name']} is listed twice.", code=ErrorCode.DUPLICATE_HEADER
                 )
             seen.add(header["name"].lower())
         return headers
@@ -103,7 +104,7 @@ class TimeoutField(serializers.IntegerField):
         value = super().to_internal_value(data)
         if not MIN_TIMEOUT <= value <= MAX_TIMEOUT:
             raise serializers.ValidationError(
-                f"The timeout is {MIN_TIMEOUT} to {MAX_TIMEOUT} seconds.", code="invalid"
+                f"The timeout is {MIN_TIMEOUT} to {MAX_TIMEOUT} seconds.", code=ErrorCode.INVALID
             )
         return value
 
@@ -155,13 +156,15 @@ class DataSourceSerializer(StrictSerializer):
     def validate_name(self, value: str) -> str:
         value = value.strip()
         if not value:
-            raise serializers.ValidationError("Give the data source a name.", code="required")
+            raise serializers.ValidationError(
+                "Give the data source a name.", code=ErrorCode.REQUIRED
+            )
         return value
 
     def validate_slug(self, value: str) -> str:
         if value and slugify(value) != value:
             raise serializers.ValidationError(
-                "Use lowercase letters, digits and hyphens.", code="invalid_slug"
+                "Use lowercase letters, digits and hyphens.", code=ErrorCode.INVALID_SLUG
             )
         return value
 

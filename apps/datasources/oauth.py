@@ -11,6 +11,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError
 from apps.datasources.connections import TokenStateStore, connection_of
 from apps.datasources.models import DataSource, OAuthGrant
@@ -20,7 +21,7 @@ from apps.tenants.selectors import membership_get
 
 
 class OAuthFlowError(ApplicationError):
-    code = "oauth_failed"
+    code = ErrorCode.OAUTH_FAILED
     status = 400
     message = "The authorization could not be completed."
 

@@ -17,6 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 
+from apps.core.codes import ErrorCode
 from apps.datasources.auth_settings import (
     AuthInput,
     AuthSettings,
@@ -134,7 +135,7 @@ def _apply_plain(datasource: DataSource, changes: dict[str, Any]) -> None:
         raise ValidationError(
             {
                 "slug": ValidationError(
-                    "Another data source of this tenant has this slug.", code="unique"
+                    "Another data source of this tenant has this slug.", code=ErrorCode.UNIQUE
                 )
             }
         )
@@ -188,7 +189,7 @@ def _check_secrets_stay(
             {
                 field: ValidationError(
                     f"The secrets go to a new host: send them again ({', '.join(sorted(kept))}).",
-                    code="secrets_required",
+                    code=ErrorCode.SECRETS_REQUIRED,
                     params={"secrets": sorted(kept)},
                 )
             }

@@ -20,7 +20,7 @@ from apps.items.models import ConnectedItem
 from apps.items.options import options_serve
 from apps.items.serializers import ItemSerializer, OptionsSerializer
 from apps.items.services import item_create, item_delete, item_update
-from apps.tenants.api import TenantScopedAPIView, TenantScopedViewSet, key_access
+from apps.tenants.api_scoping import TenantScopedAPIView, TenantScopedViewSet, key_access
 from apps.tenants.authentication import bearer_key
 from apps.tenants.models import ApiKey, ApiKeyScope
 from apps.tenants.services import api_key_recall, origin_allowed

@@ -14,7 +14,7 @@ from typing import Any
 from apps.core import stamps
 from apps.core.memo import Remembered, StampedMemo
 from apps.items.models import ConnectedItem
-from apps.items.templates import dependencies
+from apps.items.rendering import dependencies
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ import uuid
 from django.core.validators import RegexValidator
 from django.db import models
 
+from apps.core.codes import ErrorCode
 from apps.core.stamps import StampedModel, tenant_stamp
 from apps.datasources.models import DataSource
 from apps.tenants.models import WIDGET_ORIGINS_STAMP, TenantOwned
@@ -12,7 +13,7 @@ from apps.tenants.models import WIDGET_ORIGINS_STAMP, TenantOwned
 key_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$",
     "Use letters, digits, hyphens and underscores (up to 100), starting with a letter or digit.",
-    code="invalid_key",
+    code=ErrorCode.INVALID_KEY,
 )
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from apps.core import stamps
+from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError, NotFound
 from apps.core.memo import Remembered, Unconfirmed
 from apps.datasources.connections import datasource_request
@@ -26,7 +27,7 @@ from apps.items.cache import backend
 from apps.items.cache.backend import CachedAnswer
 from apps.items.cache.flight import Failure, flight_for
 from apps.items.models import ConnectedItem
-from apps.items.templates import dependencies, render_body, render_option, render_path
+from apps.items.rendering import dependencies, render_body, render_option, render_path
 from apps.outbound.client import OPTIONS_MAX_BYTES, OutboundResponse
 from apps.outbound.errors import (
     OutboundError,
@@ -55,12 +56,12 @@ _STALE_OK = (
 
 
 class MissingDependency(ApplicationError):
-    code = "missing_dependency"
+    code = ErrorCode.MISSING_DEPENDENCY
     status = 400
 
 
 class InvalidLimit(ApplicationError):
-    code = "invalid_limit"
+    code = ErrorCode.INVALID_LIMIT
     status = 400
     message = f"limit must be a whole number from 1 to {MAX_LIMIT}."
 

@@ -44,8 +44,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError
-from apps.items.templates import text_of
+from apps.items.rendering import text_of
 from apps.outbound.paths import get_path
 
 Predicate = Callable[[Any], bool]
@@ -60,7 +61,7 @@ _MAX_DEPTH = 20
 
 
 class InvalidFilter(ApplicationError):
-    code = "invalid_filter"
+    code = ErrorCode.INVALID_FILTER
     status = 400
 
     def __init__(self, message: str, position: int) -> None:

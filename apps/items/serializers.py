@@ -3,7 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from apps.items.models import ConnectedItem
-from apps.items.templates import dependencies
+from apps.items.rendering import dependencies
 
 
 class ItemSerializer(serializers.ModelSerializer):

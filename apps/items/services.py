@@ -6,10 +6,11 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from apps.core.codes import ErrorCode
 from apps.core.payloads import writable_part
 from apps.datasources.models import DataSource
 from apps.items.models import ConnectedItem
-from apps.items.templates import validate_option_template, validate_request_templates
+from apps.items.rendering import validate_option_template, validate_request_templates
 from apps.tenants.models import Tenant
 
 # Fields of a read that a client may send back unchanged.
@@ -25,7 +26,7 @@ def _datasource(tenant: Tenant, value: Any) -> DataSource:
         found = None
     if found is None:
         raise ValidationError(
-            {"datasource": ValidationError("No such data source.", code="does_not_exist")}
+            {"datasource": ValidationError("No such data source.", code=ErrorCode.DOES_NOT_EXIST)}
         )
     return found
 
@@ -71,7 +72,7 @@ def _apply(item: ConnectedItem, data: dict[str, Any]) -> None:
         .exists()
     ):
         errors["key"] = [
-            ValidationError("Another item of this tenant has this key.", code="unique")
+            ValidationError("Another item of this tenant has this key.", code=ErrorCode.UNIQUE)
         ]
     if errors:
         raise ValidationError(errors)
@@ -81,7 +82,7 @@ def item_create(*, tenant: Tenant, data: dict[str, Any]) -> ConnectedItem:
     item = ConnectedItem(tenant=tenant)
     if "datasource" not in data:
         raise ValidationError(
-            {"datasource": ValidationError("This field is required.", code="required")}
+            {"datasource": ValidationError("This field is required.", code=ErrorCode.REQUIRED)}
         )
     _apply(item, data)
     item.save()

@@ -17,8 +17,8 @@ from apps.core.errors import ApplicationError
 from apps.items.forms import ItemForm
 from apps.items.models import ConnectedItem
 from apps.items.options import evaluate, extract, fetch_upstream
+from apps.items.rendering import dependencies
 from apps.items.services import item_create, item_delete, item_unsaved, item_update
-from apps.items.templates import dependencies
 from apps.outbound.errors import OutboundError
 from apps.outbound.redaction import Masker
 from apps.tenants.scoping import TenantRequiredMixin, TenantScopedQuerysetMixin

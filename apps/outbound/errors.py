@@ -3,17 +3,18 @@ and a sentence a tenant admin understands. None of them ever holds a secret or a
 
 from __future__ import annotations
 
+from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError
 
 
 class OutboundError(ApplicationError):
-    code = "upstream_error"
+    code = ErrorCode.UPSTREAM_ERROR
     status = 502
     message = "The upstream API call failed."
 
 
 class DestinationBlocked(OutboundError):
-    code = "destination_blocked"
+    code = ErrorCode.DESTINATION_BLOCKED
     message = "This destination is not allowed."
 
 
@@ -25,14 +26,14 @@ class InvalidRequestSettings(OutboundError):
     """The data source's settings (or a token obtained with them) make a request that cannot
     be sent, e.g. a header value with a line break."""
 
-    code = "invalid_request_settings"
+    code = ErrorCode.INVALID_REQUEST_SETTINGS
     message = "The request could not be built from the data source's settings."
 
 
 class SecretsUnreadable(OutboundError):
     """The data source's stored secrets cannot be decrypted with the configured keys."""
 
-    code = "secrets_unreadable"
+    code = ErrorCode.SECRETS_UNREADABLE
     message = (
         "The data source's stored secrets cannot be decrypted with the configured keys; "
         "an admin must enter them again."
@@ -40,13 +41,13 @@ class SecretsUnreadable(OutboundError):
 
 
 class UpstreamTimeout(OutboundError):
-    code = "upstream_timeout"
+    code = ErrorCode.UPSTREAM_TIMEOUT
     status = 504
     message = "The upstream API did not answer in time."
 
 
 class UpstreamUnreachable(OutboundError):
-    code = "upstream_unreachable"
+    code = ErrorCode.UPSTREAM_UNREACHABLE
     message = "The upstream API could not be reached."
 
 
@@ -57,7 +58,7 @@ class UpstreamTLSError(UpstreamUnreachable):
 
 
 class UpstreamError(OutboundError):
-    code = "upstream_error"
+    code = ErrorCode.UPSTREAM_ERROR
     message = "The upstream API answered with an error."
 
     def __init__(self, message: str | None = None, *, status_code: int, **kwargs) -> None:
@@ -71,7 +72,7 @@ class UpstreamError(OutboundError):
 
 
 class RateLimited(OutboundError):
-    code = "upstream_rate_limited"
+    code = ErrorCode.UPSTREAM_RATE_LIMITED
     status = 429
     message = "The upstream API is rate limiting requests."
 
@@ -91,7 +92,7 @@ class RateLimited(OutboundError):
 
 
 class UnexpectedResponse(OutboundError):
-    code = "unexpected_response"
+    code = ErrorCode.UNEXPECTED_RESPONSE
     message = "The upstream API's answer was not what was expected."
 
 
@@ -100,5 +101,5 @@ class ResponseTooLarge(UnexpectedResponse):
 
 
 class TokenRefreshFailed(OutboundError):
-    code = "token_refresh_failed"
+    code = ErrorCode.TOKEN_REFRESH_FAILED
     message = "A new access token could not be obtained."

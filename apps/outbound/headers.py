@@ -7,6 +7,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from apps.core.codes import ErrorCode
+
 MAX_HEADERS = 20
 MAX_VALUE_LENGTH = 4096
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
@@ -49,14 +51,16 @@ def validate_header_name(name: Any, *, allow_authorization: bool = False) -> str
     if not isinstance(name, str) or not _TOKEN.match(name):
         raise ValidationError(
             f"{name!r} is not a valid header name (letters, digits and !#$%&'*+.^_`|~-).",
-            code="invalid_header",
+            code=ErrorCode.INVALID_HEADER,
         )
     lower = name.lower()
     if allow_authorization and lower == "authorization":
         return name
     if lower in FORBIDDEN_NAMES or lower.startswith(FORBIDDEN_PREFIXES):
         hint = " Set credentials under authentication instead." if lower == "authorization" else ""
-        raise ValidationError(f"The header {name} cannot be set.{hint}", code="forbidden_header")
+        raise ValidationError(
+            f"The header {name} cannot be set.{hint}", code=ErrorCode.FORBIDDEN_HEADER
+        )
     return name
 
 
@@ -79,10 +83,10 @@ def header_value_problem(value: Any) -> str | None:
 def validate_header_value(value: Any, *, what: str = "A header value") -> str:
     problem = header_value_problem(value)
     if problem:
-        raise ValidationError(f"{what} {problem}.", code="invalid_header")
+        raise ValidationError(f"{what} {problem}.", code=ErrorCode.INVALID_HEADER)
     if len(value) > MAX_VALUE_LENGTH:
         raise ValidationError(
-            f"{what} may be at most {MAX_VALUE_LENGTH} characters.", code="invalid_header"
+            f"{what} may be at most {MAX_VALUE_LENGTH} characters.", code=ErrorCode.INVALID_HEADER
         )
     return value
 
@@ -92,20 +96,24 @@ def validate_headers(headers: Any) -> list[dict[str, str]]:
     if headers in (None, ""):
         return []
     if not isinstance(headers, list):
-        raise ValidationError("Headers must be a list of {name, value}.", code="invalid")
+        raise ValidationError("Headers must be a list of {name, value}.", code=ErrorCode.INVALID)
     if len(headers) > MAX_HEADERS:
         raise ValidationError(
-            f"At most {MAX_HEADERS} headers are allowed.", code="too_many_headers"
+            f"At most {MAX_HEADERS} headers are allowed.", code=ErrorCode.TOO_MANY_HEADERS
         )
     seen: set[str] = set()
     cleaned = []
     for item in headers:
         if not isinstance(item, dict) or set(item) - {"name", "value"}:
-            raise ValidationError("Each header is an object with name and value.", code="invalid")
+            raise ValidationError(
+                "Each header is an object with name and value.", code=ErrorCode.INVALID
+            )
         name = validate_header_name(item.get("name"))
         value = validate_header_value(item.get("value", ""))
         if name.lower() in seen:
-            raise ValidationError(f"The header {name} is listed twice.", code="duplicate_header")
+            raise ValidationError(
+                f"The header {name} is listed twice.", code=ErrorCode.DUPLICATE_HEADER
+            )
         seen.add(name.lower())
         cleaned.append({"name": name, "value": value})
     return cleaned

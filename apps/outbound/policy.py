@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 
+from apps.core.codes import ErrorCode
 from apps.outbound.errors import (
     DestinationBlocked,
     InvalidDestination,
@@ -89,7 +90,7 @@ def parse_target(url: str) -> Target:
         raise InvalidDestination("The URL is not valid.") from exc
     if parts.scheme.lower() != "https":
         raise InvalidDestination(
-            "Only https:// URLs are allowed.", code="https_required", status=400
+            "Only https:// URLs are allowed.", code=ErrorCode.HTTPS_REQUIRED, status=400
         )
     if "@" in parts.netloc or parts.username is not None or parts.password is not None:
         raise InvalidDestination("The URL must not contain a user name or password.")

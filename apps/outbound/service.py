@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from apps.core.codes import ErrorCode
 from apps.outbound.auth import get_mode
 from apps.outbound.auth.base import AuthMode
 from apps.outbound.client import (
@@ -27,7 +28,7 @@ from apps.outbound.transport import Trace
 
 
 class NotConnected(OutboundError):
-    code = "not_connected"
+    code = ErrorCode.NOT_CONNECTED
     status = 409
     message = "This data source is not connected yet: open its connect link to grant access."
 

@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.payloads import writable_part
-from apps.tenants.api import TenantScopedViewSet
+from apps.tenants.api_scoping import TenantScopedViewSet
 from apps.tenants.models import ApiKey
 from apps.tenants.serializers import (
     ApiKeyCreatedSerializer,

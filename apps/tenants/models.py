@@ -6,12 +6,13 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
+from apps.core.codes import ErrorCode
 from apps.core.stamps import StampedModel, tenant_stamp
 
 slug_validator = RegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$",
     "Use 1 to 50 lowercase letters, digits and hyphens, starting and ending with a letter or digit.",
-    code="invalid_slug",
+    code=ErrorCode.INVALID_SLUG,
 )
 
 

@@ -4,7 +4,7 @@ from django.urls import include, path
 from rest_framework.response import Response
 
 from apps.core.errors import ApplicationError
-from apps.tenants.api import TenantScopedAPIView
+from apps.tenants.api_scoping import TenantScopedAPIView
 
 
 class WidgetProbe(TenantScopedAPIView):

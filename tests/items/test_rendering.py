@@ -6,14 +6,14 @@ import json
 import pytest
 from django.core.exceptions import ValidationError
 
-from apps.items.services import item_create
-from apps.items.templates import (
+from apps.items.rendering import (
     dependencies,
     render_body,
     render_option,
     render_path,
     validate_request_templates,
 )
+from apps.items.services import item_create
 
 INJECTIONS = [
     "PB&admin=true",

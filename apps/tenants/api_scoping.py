@@ -8,6 +8,7 @@ from rest_framework import permissions, viewsets
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError, Forbidden, NotFound
 from apps.tenants.models import ApiKey, ApiKeyScope
 from apps.tenants.scoping import (
@@ -23,7 +24,7 @@ TENANT_HEADER = "HTTP_X_PLUGBOARD_TENANT"
 
 
 class TenantRequired(ApplicationError):
-    code = "tenant_required"
+    code = ErrorCode.TENANT_REQUIRED
     status = 400
     message = (
         "Name the tenant with the X-Plugboard-Tenant header, or open the tenant in the UI first."
@@ -42,7 +43,7 @@ def resolve_api_tenant(request: Request) -> None:
         raise TenantRequired()
     membership = membership_get(user=request.user, slug=slug)
     if membership is None:
-        raise NotFound("No such tenant.", code="tenant_not_found")
+        raise NotFound("No such tenant.", code=ErrorCode.TENANT_NOT_FOUND)
     bind_tenant(request, membership)
     bind_tenant(request._request, membership)
 
@@ -53,12 +54,12 @@ def key_access(key: ApiKey, *, widget_access: bool, method: str, origin: str | N
         return True
     if not widget_access:
         raise Forbidden(
-            "A widget key may only call the options endpoint.", code="scope_not_allowed"
+            "A widget key may only call the options endpoint.", code=ErrorCode.SCOPE_NOT_ALLOWED
         )
     if origin is not None and not origin_allowed(api_key=key, origin=origin):
         raise Forbidden(
             "This widget key is not allowed from this origin.",
-            code="origin_not_allowed",
+            code=ErrorCode.ORIGIN_NOT_ALLOWED,
             details={"origin": origin},
         )
     return method in SAFE_METHODS
@@ -83,7 +84,9 @@ class TenantAccess(permissions.BasePermission):
         if request.method in SAFE_METHODS:
             return True
         if not membership.can_write:
-            raise Forbidden("Viewers can read but not change anything.", code="read_only_role")
+            raise Forbidden(
+                "Viewers can read but not change anything.", code=ErrorCode.READ_ONLY_ROLE
+            )
         return True
 
 

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
 
+from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError
 from apps.outbound.paths import get_path
 from apps.outbound.policy import has_dot_segment, relative_path_problem
@@ -72,7 +73,7 @@ def validate_option_template(template: str, field: str) -> None:
 
 
 class InvalidDependency(ApplicationError):
-    code = "invalid_dependency"
+    code = ErrorCode.INVALID_DEPENDENCY
     status = 400
 
 
