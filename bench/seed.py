@@ -6,26 +6,21 @@ import sys
 
 import django
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
-django.setup()
 
-from apps.datasources.services import datasource_create  # noqa: E402
-from apps.items.services import item_create  # noqa: E402
-from apps.tenants.services import api_key_create, tenant_create  # noqa: E402
+def seed(upstream: str) -> dict:
+    """The bench's tenant, admin key, data source and items (through the services, as the API
+    would create them)."""
+    from apps.datasources.inputs import datasource_input
+    from apps.datasources.services import datasource_create
+    from apps.items.services import item_create
+    from apps.tenants.services import api_key_create, tenant_create
 
-
-def main(upstream: str) -> None:
     tenant = tenant_create(slug="bench", name="Bench")
     _, key = api_key_create(tenant=tenant, scope="admin", name="bench")
     source = datasource_create(
         tenant=tenant,
-        data={
-            "name": "Upstream",
-            "base_url": upstream,
-            "auth": {"mode": "none"},
-            "timeout_seconds": 10,
-        },
         actor=None,
+        **datasource_input({"name": "Upstream", "base_url": upstream, "timeout_seconds": 10}),
     )
     for key_name, path in (
         ("projects", "/_test/data/projects"),
@@ -36,8 +31,10 @@ def main(upstream: str) -> None:
             "key": key_name, "name": key_name, "datasource": str(source.pk), "path": path,
             "value": "{key}", "label": "{name}",
         })  # fmt: skip
-    print(json.dumps({"key": key}))
+    return {"key": key, "datasource": str(source.pk), "slug": source.slug}
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    django.setup()
+    print(json.dumps(seed(sys.argv[1])))
