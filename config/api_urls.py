@@ -1,10 +1,11 @@
 """Routes under /api/v1/."""
 
-from django.urls import path
+from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
 from apps.datasources.apis import DataSourceViewSet
 from apps.items.apis import ItemViewSet, OptionsView
+from apps.proxy.views import DataSourceStatsView, ProxyView
 from apps.tenants.apis import ApiKeyViewSet
 
 router = SimpleRouter()
@@ -14,5 +15,8 @@ router.register("items", ItemViewSet, basename="item")
 
 urlpatterns = [
     path("items/<str:key>/options/", OptionsView.as_view(), name="item-options"),
+    # The rest of the path is taken as the client wrote it (see apps.proxy.paths).
+    re_path(r"^proxy/(?P<slug>[-\w]+)/(?P<path>.*)$", ProxyView.as_view(), name="proxy"),
+    path("datasources/<uuid:pk>/stats/", DataSourceStatsView.as_view(), name="datasource-stats"),
     *router.urls,
 ]

@@ -21,6 +21,7 @@ from apps.datasources.forms import ConfigureForm, CreateForm
 from apps.datasources.inputs import datasource_input
 from apps.datasources.models import AuditAction, DataSource, TokenState
 from apps.datasources.oauth import OAuthFlowError, oauth_begin, oauth_complete
+from apps.datasources.panels import detail_panels
 from apps.datasources.representation import secrets_set
 from apps.datasources.services import (
     audit_record,
@@ -122,6 +123,7 @@ class DataSourceDetailView(TenantRequiredMixin, TenantScopedQuerysetMixin, Detai
             connected=bool(state and (state.access_token or state.refresh_token)),
             callback_url=self.request.build_absolute_uri(reverse("oauth-callback")),
             audit=ds.audit_entries.select_related("actor")[:50],
+            panels=detail_panels(self.request, ds),
             **kwargs,
         )
 

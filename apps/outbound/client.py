@@ -14,10 +14,10 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from typing import Any, BinaryIO
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 from django.conf import settings
@@ -41,7 +41,7 @@ from apps.outbound.errors import (
 )
 from apps.outbound.headers import header_value_problem
 from apps.outbound.redaction import redact_url
-from apps.outbound.transport import Deadline, Trace, new_session, sessions
+from apps.outbound.transport import Deadline, Trace, exact_target, new_session, sessions
 
 logger = logging.getLogger("plugboard.outbound")
 
@@ -79,7 +79,26 @@ class OutboundRequest:
     url: str
     headers: dict[str, str] = field(default_factory=dict)
     params: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes | None = None
+    # Bytes, or a RequestBody (a file read as it is sent, rewound for a retry).
+    body: bytes | RequestBody | None = None
+    # Send the URL's path and query exactly as written (the proxy forwards them byte for byte).
+    exact_url: bool = False
+
+
+class RequestBody:
+    """A request body read from a file as it is sent, with its length announced; rewound before
+    each send so that a retry (after a token refresh) sends it again."""
+
+    def __init__(self, file: BinaryIO, length: int) -> None:
+        self.file = file
+        self.len = length  # requests announces Content-Length from this
+
+    def rewind(self) -> RequestBody:
+        self.file.seek(0)
+        return self
+
+    def read(self, size: int = -1) -> bytes:
+        return self.file.read(size)
 
 
 @dataclass
@@ -147,12 +166,13 @@ def parse_retry_after(value: str | None) -> int | None:
 
 
 def add_query(url: str, params: Iterable[tuple[str, str]]) -> str:
+    """``url`` with ``params`` appended to its query; what the query held is kept as written."""
     params = list(params)
     if not params:
         return url
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True) + params
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+    base, _, fragment = url.partition("#")
+    separator = "&" if urlsplit(base).query else ("" if base.endswith("?") else "?")
+    return base + separator + urlencode(params) + (f"#{fragment}" if fragment else "")
 
 
 def join_url(base_url: str, path: str) -> str:
@@ -239,7 +259,13 @@ def _next_request(
 
 
 def _prepare(
-    session: requests.Session, method: str, url: str, headers: dict[str, str], body: bytes | None
+    session: requests.Session,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes | RequestBody | None,
+    *,
+    exact: bool = False,
 ) -> requests.PreparedRequest:
     """A prepared request, or InvalidRequestSettings naming the header at fault (never its
     value, which may be a secret)."""
@@ -251,13 +277,26 @@ def _prepare(
                 "Correct the data source's settings.",
                 details={"header": name},
             )
+    if isinstance(body, RequestBody):
+        body.rewind()
     try:
-        return session.prepare_request(requests.Request(method, url, headers=headers, data=body))
+        prepared = session.prepare_request(
+            requests.Request(method, url, headers=headers, data=body)
+        )
     except (requests.RequestException, ValueError, TypeError) as exc:
         raise InvalidRequestSettings(
             f"The request could not be built ({type(exc).__name__}). "
             "Correct the data source's settings."
         ) from None
+    if exact:
+        prepared.url = url  # requests re-quotes a URL; keep the caller's encoding as it is
+    return prepared
+
+
+def _request_target(url: str) -> str:
+    """The path and query of ``url`` as written (for the request line)."""
+    parts = urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
 class _Call:
@@ -313,10 +352,13 @@ class _Call:
             self.trace.dns_ms = (time.perf_counter() - dns_started) * 1000
             self.trace.addresses = [str(ip) for ip in addresses]
         url, headers = self._headers_for(current, target, carry)
-        prepared = _prepare(self.session, current.method, url, headers, current.body)
+        prepared = _prepare(
+            self.session, current.method, url, headers, current.body, exact=current.exact_url
+        )
         prepared.plugboard_pin = pin  # type: ignore[attr-defined]
         self.request_started = time.perf_counter()
-        with self.deadline.active(self.trace):
+        target_line = _request_target(url) if current.exact_url else None
+        with self.deadline.active(self.trace), exact_target(target_line):
             try:
                 return self.session.send(
                     prepared,
@@ -430,3 +472,116 @@ def send(
         raise
     finally:
         call.close()
+
+
+class Stream:
+    """An upstream answer whose body is read as it arrives, within the call's deadline and
+    size cap (the proxy's pass-through). Close it when done."""
+
+    def __init__(self, call: _Call, upstream: requests.Response, target: policy.Target,
+                 max_bytes: int) -> None:  # fmt: skip
+        self._call, self._upstream, self._target = call, upstream, target
+        self.max_bytes = max_bytes
+        self.status_code = upstream.status_code
+        self.headers = CaseInsensitiveDict(upstream.headers)
+        self.url = target.url
+        self.read_bytes = 0
+        self._closed = False
+        self._source: Iterator[bytes] | None = None
+        self._prefetched: list[bytes] = []
+        self.sensitive: set[str] = set()
+
+    @property
+    def declared_length(self) -> int | None:
+        """The body's length as announced (None when unknown, or encoded: decoded it differs)."""
+        encoded = self.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
+        declared = self.headers.get("Content-Length", "")
+        return int(declared) if declared.isdigit() and not encoded else None
+
+    def prefetch(self, limit: int) -> bytes:
+        """Read up to about ``limit`` bytes now (kept for ``chunks``); the bytes read so far."""
+        while sum(map(len, self._prefetched)) < limit:
+            chunk = self._next_chunk(_READ_CHUNK)
+            if chunk is None:
+                break
+            self._prefetched.append(chunk)
+        return b"".join(self._prefetched)
+
+    def chunks(self, size: int = _READ_CHUNK) -> Iterator[bytes]:
+        """The body, decoded, chunk by chunk; ResponseTooLarge past the cap, the typed transport
+        errors (a timeout at the deadline) when reading fails."""
+        while self._prefetched:
+            yield self._prefetched.pop(0)
+        while True:
+            chunk = self._next_chunk(size)
+            if chunk is None:
+                return
+            yield chunk
+
+    def _next_chunk(self, size: int) -> bytes | None:
+        if self._source is None:
+            self._source = self._upstream.raw.stream(size, decode_content=True)
+        source = self._source
+        while True:
+            with self._call.deadline.active(self._call.trace):
+                try:
+                    chunk = next(source, None)
+                except OutboundError:
+                    raise
+                except (requests.RequestException, Urllib3HTTPError, OSError, ValueError) as exc:
+                    raise _map_transport_error(exc, self._target, self._call.deadline) from None
+            if chunk is None:
+                return None
+            if not chunk:
+                continue
+            self.read_bytes += len(chunk)
+            if self.read_bytes > self.max_bytes:
+                raise ResponseTooLarge(
+                    f"{self._target.host} answered with more than {self.max_bytes:,} bytes.",
+                    details={"limit_bytes": self.max_bytes, "reason": "too_large"},
+                )
+            return chunk
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._upstream.close()
+        self._call.log_answer(self._target, self.status_code)
+        self._call.close()
+
+
+def open_stream(
+    request: OutboundRequest,
+    *,
+    timeout: float,
+    max_bytes: int,
+    pool: str = "default",
+    credentials: Credentials | None = None,
+    follow_redirects: bool = False,
+    redact: Iterable[str] = (),
+) -> Stream:
+    """Send ``request`` like :func:`send`, but hand back the answer with its body unread. A body
+    announced larger than ``max_bytes`` is refused before any of it is read."""
+    call = _Call(
+        request, timeout=timeout, pool=pool, credentials=credentials,
+        follow_redirects=follow_redirects, trace=None, fresh_connection=False, redact=redact,
+    )  # fmt: skip
+    try:
+        upstream, target = call.open()
+    except OutboundError as exc:
+        call.log_failure(exc)
+        call.close()
+        raise
+    stream = Stream(call, upstream, target, max_bytes)
+    declared = stream.declared_length
+    if declared is not None and declared > max_bytes:
+        upstream.close()
+        call.close()
+        error = ResponseTooLarge(
+            f"{target.host} answered with {declared:,} bytes; the limit is {max_bytes:,}.",
+            details={"limit_bytes": max_bytes, "reason": "too_large"},
+        )
+        call.log_failure(error)
+        raise error
+    return stream

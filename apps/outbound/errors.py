@@ -97,6 +97,7 @@ class UnexpectedResponse(OutboundError):
 
 
 class ResponseTooLarge(UnexpectedResponse):
+    code = ErrorCode.RESPONSE_TOO_LARGE
     message = "The upstream API's answer is larger than allowed."
 
 

@@ -13,7 +13,9 @@ from apps.outbound.client import (
     Credentials,
     OutboundRequest,
     OutboundResponse,
+    Stream,
     join_url,
+    open_stream,
     send,
 )
 from apps.outbound.connection import Connection
@@ -97,7 +99,7 @@ def _credentials_after_refusal(
     store: TokenStore,
     mode: AuthMode,
     used: Credentials,
-    response: OutboundResponse,
+    response: OutboundResponse | Stream,
 ) -> Credentials | None:
     """New credentials to retry with once the upstream said the token expired, or None when a
     retry cannot help."""
@@ -113,3 +115,52 @@ def _credentials_after_refusal(
         return None
     token = token_refresh(connection, store, stale=used.token)
     return mode.token_credentials(connection, token)
+
+
+# A refusal whose JSON body may say "expired" is read this far to find out (then replayed).
+_EXPIRY_PEEK_BYTES = 64 * 1024
+
+
+def connection_stream(
+    connection: Connection,
+    store: TokenStore,
+    request: OutboundRequest,
+    *,
+    max_bytes: int,
+) -> Stream:
+    """Send ``request`` (its URL absolute, its body replayable) on behalf of ``connection`` and
+    hand back the answer unread, after one refresh-and-retry when the upstream said the token
+    expired. Redirects are not followed: the caller passes them on."""
+    request.headers = {**dict(connection.headers), **request.headers}
+    credentials = connection_credentials(connection, store)
+    secrets = connection.secret_values()
+    options = {
+        "timeout": connection.timeout_seconds,
+        "max_bytes": max_bytes,
+        "pool": connection.pool_key,
+        "redact": secrets,
+    }
+    stream = open_stream(request, credentials=credentials, **options)
+    mode = get_mode(connection.auth_mode)
+    if mode.token_bearing and _stream_says_expired(connection, mode, stream):
+        retry = _credentials_after_refusal(connection, store, mode, credentials, stream)
+        if retry is not None:
+            stream.close()
+            credentials = retry
+            stream = open_stream(request, credentials=credentials, **options)
+    stream.sensitive = secrets | credentials.values()
+    return stream
+
+
+def _stream_says_expired(connection: Connection, mode: AuthMode, stream: Stream) -> bool:
+    rule = connection.auth_config.get("expired_when") or {}
+    if stream.status_code in (rule.get("status_codes") or [401]):
+        return True
+    if not (rule.get("body_path") and "json" in stream.headers.get("Content-Type", "").lower()):
+        return False
+    declared = stream.declared_length
+    if declared is not None and declared > _EXPIRY_PEEK_BYTES:
+        return False
+    body = stream.prefetch(_EXPIRY_PEEK_BYTES)
+    peek = OutboundResponse(stream.status_code, stream.headers, body, stream.url, 0.0)
+    return mode.is_expired(connection, peek)

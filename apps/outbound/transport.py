@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import ssl
 import threading
 import time
@@ -33,6 +34,9 @@ from apps.outbound.errors import DestinationBlocked
 
 _deadline: ContextVar[float | None] = ContextVar("outbound_deadline", default=None)
 _trace: ContextVar[Trace | None] = ContextVar("outbound_trace", default=None)
+# A request target (path and query) to send exactly as written, not re-encoded (the proxy).
+_exact_target: ContextVar[str | None] = ContextVar("outbound_exact_target", default=None)
+_SENDABLE_TARGET = re.compile(r"/[!-~]*")
 
 POOL_CONNECTIONS = 4  # distinct (address, host name) pools per session
 POOL_MAXSIZE = 8  # kept-alive connections per pool
@@ -153,8 +157,23 @@ class TracingHTTPSConnection(HTTPSConnection):
             trace.tls_version = version() if callable(version) else None
 
 
+@contextlib.contextmanager
+def exact_target(target: str | None) -> Iterator[None]:
+    """Send the request made meanwhile with this request target, byte for byte (urllib3 would
+    normalise its percent-escapes). Only a target of visible ASCII starting with '/' is used."""
+    token = _exact_target.set(target if target and _SENDABLE_TARGET.fullmatch(target) else None)
+    try:
+        yield
+    finally:
+        _exact_target.reset(token)
+
+
 class TracingHTTPSConnectionPool(HTTPSConnectionPool):
     ConnectionCls = TracingHTTPSConnection
+
+    def _make_request(self, conn: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        exact = _exact_target.get()
+        return super()._make_request(conn, method, exact or url, *args, **kwargs)
 
     def _get_conn(self, timeout: float | None = None) -> Any:
         conn = super()._get_conn(timeout)

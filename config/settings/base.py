@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "apps.outbound",
     "apps.datasources",
     "apps.items",
+    "apps.proxy",
 ]
 
 MIDDLEWARE = [

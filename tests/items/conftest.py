@@ -1,41 +1,8 @@
-import json
-import ssl
-import urllib.request
-
 import pytest
 import redis
 
 from apps.items.services import item_create
 from tests.factories import DataSourceFactory
-from tests.support.servers import UPSTREAM_IP
-
-
-class UpstreamCounters:
-    """Reads the upstream's own count of calls (not the product's idea of them)."""
-
-    def __init__(self, upstream):
-        self.upstream = upstream
-        self.context = ssl.create_default_context(cafile=str(upstream.ca_pem))
-
-    def _get(self, path):
-        url = f"https://{UPSTREAM_IP}:{self.upstream.port}{path}"
-        with urllib.request.urlopen(url, context=self.context, timeout=10) as response:
-            return json.loads(response.read())
-
-    def calls(self, path: str) -> int:
-        return self._get("/_test/counts").get(path, 0)
-
-    def fail_with(self, value: str) -> None:
-        self._get(f"/_test/switch?name=fail&value={value}")
-
-
-@pytest.fixture
-def counters(upstream):
-    counters = UpstreamCounters(upstream)
-    counters.fail_with("")
-    counters._get("/_test/counts?reset=1")
-    yield counters
-    counters.fail_with("")
 
 
 @pytest.fixture

@@ -189,3 +189,69 @@ def upstream(upstream_server, outbound_to_loopback) -> Upstream:
 @pytest.fixture
 def oauth(oauth_server, outbound_to_loopback) -> OAuthServer:
     return oauth_server
+
+
+@dataclass
+class PlugboardServer:
+    """Plugboard itself under gunicorn (plain HTTP on loopback), on the test database."""
+
+    port: int
+    process: ServerProcess
+
+    def url(self, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+@pytest.fixture(scope="session")
+def plugboard_server(django_db_setup, django_db_blocker, pki, tmp_path_factory):
+    """For what only a real server shows: paths as the client wrote them (RAW_URI), streaming,
+    memory. Tests using it write with ``transaction=True`` so that the server sees their rows;
+    it resolves no test names, so data sources name the loopback servers by address."""
+    from tests.support.worker import worker_env
+
+    port = free_port("127.0.0.1")
+    log = tmp_path_factory.mktemp("logs") / "plugboard.log"
+    env = worker_env({
+        "OUTBOUND_CA_BUNDLE": str(pki.ca_pem),
+        "OUTBOUND_ALLOWED_NETWORKS": ",".join(ALLOWED_NETWORKS),
+    })  # fmt: skip
+    args = [
+        sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
+        "--worker-class", "gthread", "--workers", "2", "--threads", "4",
+        "--timeout", "120", "--graceful-timeout", "2", "--log-level", "warning",
+        "--no-control-socket",
+    ]  # fmt: skip
+    with django_db_blocker.unblock():
+        process = ServerProcess(args, "127.0.0.1", port, env, log)
+    try:
+        yield PlugboardServer(port=port, process=process)
+    finally:
+        process.stop()
+
+
+class UpstreamCounters:
+    """Reads the upstream's own count of calls (not the product's idea of them)."""
+
+    def __init__(self, upstream):
+        self.upstream = upstream
+        self.context = ssl.create_default_context(cafile=str(upstream.ca_pem))
+
+    def _get(self, path):
+        url = f"https://{UPSTREAM_IP}:{self.upstream.port}{path}"
+        with urllib.request.urlopen(url, context=self.context, timeout=10) as response:
+            return json.loads(response.read())
+
+    def calls(self, path: str) -> int:
+        return self._get("/_test/counts").get(path, 0)
+
+    def fail_with(self, value: str) -> None:
+        self._get(f"/_test/switch?name=fail&value={value}")
+
+
+@pytest.fixture
+def counters(upstream):
+    counters = UpstreamCounters(upstream)
+    counters.fail_with("")
+    counters._get("/_test/counts?reset=1")
+    yield counters
+    counters.fail_with("")

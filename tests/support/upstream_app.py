@@ -92,8 +92,32 @@ def app(environ, start_response):
                                                  ("Content-Length", "0")])  # fmt: skip
         return [b""]
     if path == "/_test/big":
-        start_response("200 OK", [("Content-Type", "application/octet-stream")])
-        return iter([b"x" * 65536] * (int(query.get("size", "0")) // 65536))
+        size = int(query.get("size", "0"))
+        headers = [("Content-Type", "application/octet-stream")]
+        if query.get("announce"):
+            headers.append(("Content-Length", str(size // 65536 * 65536)))
+        start_response("200 OK", headers)
+        return iter([b"x" * 65536] * (size // 65536))
+    if path.startswith("/_test/raw"):
+        # Exactly what arrived: method, path and query as sent, headers, body (base64).
+        _count(path)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else environ["wsgi.input"].read()
+        if query.get("mirror"):
+            start_response(query.get("status", "200") + " Mirror", [
+                ("Content-Type", environ.get("CONTENT_TYPE") or "application/octet-stream"),
+                ("Content-Length", str(len(body))),
+            ])  # fmt: skip
+            return [body]
+        headers = {k[5:].replace("_", "-").title(): v for k, v in environ.items()
+                   if k.startswith("HTTP_")}  # fmt: skip
+        for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if environ.get(name):
+                headers[name.replace("_", "-").title()] = environ[name]
+        return _json(start_response, {
+            "method": environ["REQUEST_METHOD"], "raw_uri": environ.get("RAW_URI", ""),
+            "headers": headers, "body_b64": base64.b64encode(body).decode(),
+        })  # fmt: skip
     if path == "/_test/counts":
         with _lock:
             if query.get("reset"):
