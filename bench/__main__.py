@@ -2,13 +2,15 @@
 
 import sys
 
-from bench import options, outbound
+from bench import options, outbound, proxy
 
 
 def main() -> int:
     outbound.main()
     print()
     options.main()
+    print()
+    proxy.main()
     return 0
 
 

@@ -258,8 +258,16 @@ def _next_request(
     return OutboundRequest(method=method, url=url, headers=headers, body=body)
 
 
+# What every outbound request says unless its caller says otherwise.
+DEFAULT_HEADERS = {
+    "User-Agent": "Plugboard/1.0",
+    "Accept-Encoding": "gzip, deflate",
+    "Accept": "*/*",
+}
+_BODYLESS = ("GET", "HEAD")
+
+
 def _prepare(
-    session: requests.Session,
     method: str,
     url: str,
     headers: dict[str, str],
@@ -267,9 +275,14 @@ def _prepare(
     *,
     exact: bool = False,
 ) -> requests.PreparedRequest:
-    """A prepared request, or InvalidRequestSettings naming the header at fault (never its
-    value, which may be a secret)."""
-    for name, value in headers.items():
+    """The request as the transport sends it, or InvalidRequestSettings naming the header at
+    fault (never its value, which may be a secret).
+
+    Built directly rather than by ``Session.prepare_request``, which merges session settings,
+    cookies and hooks this client never uses and costs more than the rest of a call's work."""
+    merged = CaseInsensitiveDict(DEFAULT_HEADERS)
+    merged.update(headers)
+    for name, value in merged.items():
         problem = header_value_problem(value)
         if problem:
             raise InvalidRequestSettings(
@@ -277,19 +290,28 @@ def _prepare(
                 "Correct the data source's settings.",
                 details={"header": name},
             )
-    if isinstance(body, RequestBody):
-        body.rewind()
+    prepared = requests.PreparedRequest()
+    prepared.method = method.upper()
     try:
-        prepared = session.prepare_request(
-            requests.Request(method, url, headers=headers, data=body)
-        )
-    except (requests.RequestException, ValueError, TypeError) as exc:
+        if exact:
+            prepared.url = url  # the caller's encoding, as it is (see exact_target)
+        else:
+            prepared.prepare_url(url, None)
+    except (requests.RequestException, ValueError, TypeError, UnicodeError) as exc:
         raise InvalidRequestSettings(
             f"The request could not be built ({type(exc).__name__}). "
             "Correct the data source's settings."
         ) from None
-    if exact:
-        prepared.url = url  # requests re-quotes a URL; keep the caller's encoding as it is
+    if isinstance(body, RequestBody):
+        merged["Content-Length"] = str(body.len)
+        prepared.body = body.rewind()
+    elif body is not None:
+        merged["Content-Length"] = str(len(body))
+        prepared.body = body
+    elif prepared.method not in _BODYLESS:
+        merged["Content-Length"] = "0"
+    prepared.headers = merged
+    prepared.hooks = {"response": []}
     return prepared
 
 
@@ -324,6 +346,7 @@ class _Call:
         self.fresh = fresh_connection
         ca_bundle = settings.OUTBOUND_CA_BUNDLE
         self.session = new_session(ca_bundle) if fresh_connection else sessions.get(pool)
+        self.adapter = self.session.get_adapter("https://")
         self.hops = 0
         self.request_started = self.started
 
@@ -352,19 +375,21 @@ class _Call:
             self.trace.dns_ms = (time.perf_counter() - dns_started) * 1000
             self.trace.addresses = [str(ip) for ip in addresses]
         url, headers = self._headers_for(current, target, carry)
-        prepared = _prepare(
-            self.session, current.method, url, headers, current.body, exact=current.exact_url
-        )
+        prepared = _prepare(current.method, url, headers, current.body, exact=current.exact_url)
         prepared.plugboard_pin = pin  # type: ignore[attr-defined]
         self.request_started = time.perf_counter()
         target_line = _request_target(url) if current.exact_url else None
         with self.deadline.active(self.trace), exact_target(target_line):
             try:
-                return self.session.send(
+                # The adapter directly: Session.send would only add cookies, hooks and
+                # redirects, none of which this client wants.
+                return self.adapter.send(
                     prepared,
                     stream=True,
-                    allow_redirects=False,
                     timeout=(self.deadline.remaining(), self.deadline.remaining()),
+                    verify=True,
+                    cert=None,
+                    proxies={},
                 )
             except OutboundError:
                 raise
@@ -413,6 +438,8 @@ class _Call:
 
     def log_answer(self, target: policy.Target, status: int) -> float:
         elapsed = (time.perf_counter() - self.started) * 1000
+        if not logger.isEnabledFor(logging.INFO):
+            return elapsed  # masking the URL costs more than the call's own bookkeeping
         logger.info(
             "%s %s -> %s in %.0f ms",
             self.request.method,
@@ -483,7 +510,7 @@ class Stream:
         self._call, self._upstream, self._target = call, upstream, target
         self.max_bytes = max_bytes
         self.status_code = upstream.status_code
-        self.headers = CaseInsensitiveDict(upstream.headers)
+        self.headers = upstream.headers  # already case-insensitive (requests)
         self.url = target.url
         self.read_bytes = 0
         self._closed = False

@@ -64,20 +64,26 @@ def validate_header_name(name: Any, *, allow_authorization: bool = False) -> str
     return name
 
 
+# Anything but visible Latin-1, space and tab (RFC 9110 field-value, obs-text included).
+_NOT_FIELD_VALUE = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
+
+
 def header_value_problem(value: Any) -> str | None:
     """Why ``value`` cannot be sent as an HTTP header value (RFC 9110 field-value), or None.
     The sentence never repeats the value: it may be a secret."""
     if not isinstance(value, str):
         return "must be text"
-    if value != value.strip(" \t"):
+    if value[:1] in (" ", "\t") or value[-1:] in (" ", "\t"):
         return "may not start or end with spaces"
-    if any(ch in value for ch in "\r\n"):
+    bad = _NOT_FIELD_VALUE.search(value)
+    if bad is None:
+        return None
+    ch = bad.group()
+    if ch in "\r\n":
         return "may not contain line breaks"
-    if any((ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F for ch in value):
+    if ord(ch) < 0x20 or ord(ch) == 0x7F:
         return "may not contain control characters"
-    if any(ord(ch) > 0xFF for ch in value):
-        return "may only contain Latin-1 characters (encode anything else)"
-    return None
+    return "may only contain Latin-1 characters (encode anything else)"
 
 
 def validate_header_value(value: Any, *, what: str = "A header value") -> str:

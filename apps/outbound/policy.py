@@ -177,7 +177,11 @@ def _is_public(ip: IPAddress) -> bool:
 
 def address_allowed(ip: IPAddress, networks: Iterable[IPNetwork] | None = None) -> bool:
     """True when ``ip`` (and any IPv4 address inside it) may be connected to."""
-    networks = tuple(allowed_networks() if networks is None else networks)
+    return _address_allowed(ip, tuple(allowed_networks() if networks is None else networks))
+
+
+@lru_cache(maxsize=4096)  # the answer depends on nothing else; ipaddress's checks are slow
+def _address_allowed(ip: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:
     inner = embedded_ipv4(ip)
     for candidate in (ip, inner):
         if candidate is not None and any(

@@ -92,13 +92,20 @@ def _time_left() -> float | None:
     return left
 
 
+# Setting a socket's timeout is a system call; within this much of the time left, the one
+# already set is kept (a blocking call may then end this much after the deadline).
+_TIMEOUT_SLACK = 0.05
+
+
 class DeadlineSSLSocket(ssl.SSLSocket):
     """An SSL socket whose every blocking call ends by the current exchange's deadline."""
 
     def _bound(self) -> None:
         left = _time_left()
         if left is not None:
-            self.settimeout(left)
+            current = self.gettimeout()
+            if current is None or abs(current - left) > _TIMEOUT_SLACK:
+                self.settimeout(left)
 
     def do_handshake(self, *args: Any, **kwargs: Any) -> None:
         self._bound()

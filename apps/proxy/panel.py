@@ -63,7 +63,9 @@ class TryItView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
             answer = proxy_forward(
                 datasource=datasource, method=method, raw_path=path, raw_query=query,
                 headers=headers, body=request_body(io.BytesIO(payload), length=len(payload)),
-                proxy_base=request.build_absolute_uri(f"/api/v1/proxy/{datasource.slug}/"),
+                proxy_base=lambda: request.build_absolute_uri(
+                    f"/api/v1/proxy/{datasource.slug}/"
+                ),
             )  # fmt: skip
             body = answer.body if isinstance(answer.body, bytes) else _first(answer.body)
         except InvalidPath as exc:

@@ -2,9 +2,9 @@
 
 A call is forwarded through the one outbound client (policy, pinned address, deadline, auth,
 token refresh and one retry after an "expired"), never around it. Bodies are streamed both ways
-with bounded memory: the request body is spooled (at most 1 MB in memory, the rest on disk, at
-most 20 MB) so that a retry after a token refresh can send it again; the answer is passed on as
-it arrives once its first megabyte is in, so that a failure or the deadline before then still
+with bounded memory: the request body is spooled (at most 256 kB in memory, the rest on disk,
+at most 20 MB) so that a retry after a token refresh can send it again; the answer is passed on
+as it arrives once its first 64 kB are in, so that a failure or the deadline before then still
 gets the contract's error status. An answer of unannounced length is spooled the same way until
 it ends, so that its size limit is an error status too rather than a cut-off body.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
@@ -39,7 +39,11 @@ from apps.proxy.paths import upstream_url
 logger = logging.getLogger("plugboard.proxy")
 
 MAX_BODY_BYTES = 20 * 1024 * 1024  # each way
-IN_MEMORY_BYTES = 1024 * 1024  # spooled and prebuffered bodies keep this much in memory
+# A spooled body keeps this much in memory, the rest on disk.
+IN_MEMORY_BYTES = 256 * 1024
+# An answer is passed on once this much of it is in (or all of it, when smaller): an upstream
+# that stalls before then still gets an error status (504) rather than a cut-off body.
+PREBUFFER_BYTES = 64 * 1024
 _CHUNK = 64 * 1024
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
@@ -118,17 +122,21 @@ def _rewrite(value: str, *, upstream: str, base_url: str, proxy_base: str) -> st
     return value
 
 
-def _answer_headers(stream: Stream, *, base_url: str, proxy_base: str) -> list[tuple[str, str]]:
+def _answer_headers(
+    stream: Stream, *, base_url: str, proxy_base: Callable[[], str]
+) -> list[tuple[str, str]]:
     headers = []
     for name, value in stream.headers.items():
         if not passed_back(name):
             continue
         lower = name.lower()
         if lower == "location":
-            value = _rewrite(value, upstream=stream.url, base_url=base_url, proxy_base=proxy_base)
+            value = _rewrite(value, upstream=stream.url, base_url=base_url,
+                             proxy_base=proxy_base())  # fmt: skip
         elif lower == "link":
+            base = proxy_base()
             value = ", ".join(
-                _rewrite_link(part, stream.url, base_url, proxy_base) for part in value.split(",")
+                _rewrite_link(part, stream.url, base_url, base) for part in value.split(",")
             )
         headers.append((name, value))
     return headers
@@ -172,7 +180,7 @@ def proxy_forward(
     raw_query: str,
     headers: Mapping[str, str],
     body: RequestBody | None,
-    proxy_base: str,
+    proxy_base: Callable[[], str],
 ) -> ProxyAnswer:
     """Forward one call to ``datasource`` (see the module docstring). Errors before the
     answer starts are raised (typed, with the contract's codes); the upstream's own statuses
@@ -204,7 +212,7 @@ def proxy_forward(
         if stream.declared_length is None:
             content, length = _spooled(stream)  # its size limit stays an error status
         else:
-            first = stream.prefetch(IN_MEMORY_BYTES)
+            first = stream.prefetch(PREBUFFER_BYTES)
             length = stream.declared_length
             content = first if len(first) >= length else stream.chunks()
     except OutboundError as exc:

@@ -111,7 +111,7 @@ def forward(request: HttpRequest, datasource: DataSource, slug: str) -> HttpResp
         raw_query=meta.get("QUERY_STRING", ""),
         headers=request.headers,
         body=_client_body(request),
-        proxy_base=request.build_absolute_uri(f"/api/v1/proxy/{slug}/"),
+        proxy_base=lambda: request.build_absolute_uri(f"/api/v1/proxy/{slug}/"),
     )
     return _response(answer)
 
