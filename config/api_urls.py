@@ -4,6 +4,8 @@ from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
 from apps.datasources.apis import DataSourceViewSet
+from apps.events.apis import DataSourceEventsView, EventDetailView, PollNowView, RedeliverView
+from apps.events.views import inbound
 from apps.items.apis import ItemViewSet, OptionsView
 from apps.proxy.views import DataSourceStatsView, ProxyView
 from apps.tenants.apis import ApiKeyViewSet
@@ -18,5 +20,11 @@ urlpatterns = [
     # The rest of the path is taken as the client wrote it (see apps.proxy.paths).
     re_path(r"^proxy/(?P<slug>[-\w]+)/(?P<path>.*)$", ProxyView.as_view(), name="proxy"),
     path("datasources/<uuid:pk>/stats/", DataSourceStatsView.as_view(), name="datasource-stats"),
+    path("datasources/<uuid:pk>/events/", DataSourceEventsView.as_view(), name="datasource-events"),
+    path("datasources/<uuid:pk>/events/poll/", PollNowView.as_view(), name="datasource-poll"),
+    path("events/<uuid:pk>/", EventDetailView.as_view(), name="event-detail"),
+    path("events/<uuid:pk>/redeliver/", RedeliverView.as_view(), name="event-redeliver"),
+    # No API key: the token is the credential (apps.events.views).
+    path("inbound/<str:token>", inbound, name="event-inbound"),
     *router.urls,
 ]

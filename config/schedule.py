@@ -30,4 +30,23 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "apps.items.tasks.purge_options_cache",
         "schedule": timedelta(seconds=60),
     },
+    # Deliveries are enqueued when recorded and when a retry falls due; the sweep re-enqueues
+    # those whose task was lost (a killed worker, a restarted broker). Its cadence is
+    # EVENTS_SWEEP_SECONDS (set in settings), so a lost delivery waits about that long.
+    "sweep-event-deliveries": {
+        "task": "apps.events.tasks.sweep_deliveries",
+        "schedule": timedelta(seconds=30),
+    },
+    # Polls are enqueued ahead, each at its own (jittered) time, for the next scan period, so
+    # a thousand data sources polled every 5 minutes spread over those minutes.
+    "scan-polls": {
+        "task": "apps.events.tasks.scan_polls",
+        "schedule": timedelta(seconds=30),
+    },
+    # Events live EVENTS_RETENTION_DAYS; an hourly purge in batches keeps the table bounded
+    # without long-running deletes.
+    "purge-old-events": {
+        "task": "apps.events.tasks.purge_old_events",
+        "schedule": timedelta(hours=1),
+    },
 }

@@ -71,3 +71,12 @@ class ErrorCode(StrEnum):
     TOKEN_REFRESH_FAILED = "token_refresh_failed"
     NOT_CONNECTED = "not_connected"
     OAUTH_FAILED = "oauth_failed"
+
+    # --- events -------------------------------------------------------------------------------
+    INVALID_SIGNATURE = "invalid_signature"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    DELIVERY_LOOP = "delivery_loop"
+    DELIVERY_OFF = "delivery_off"
+    DELIVERY_PENDING = "delivery_pending"
+    POLLING_OFF = "polling_off"
+    POLL_IN_PROGRESS = "poll_in_progress"

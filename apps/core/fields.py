@@ -8,6 +8,7 @@ plain values: they raise, rather than store a secret in clear.
 
 from __future__ import annotations
 
+import contextvars
 from typing import Any
 
 from django.db import models
@@ -22,6 +23,8 @@ class Ciphertext(str):
 
 
 _UNSET = object()
+# While set, encrypted attributes read as their stored ciphertext (refresh_from_db copies rows).
+_RAW_READS: contextvars.ContextVar[bool] = contextvars.ContextVar("raw_reads", default=False)
 
 
 class _EncryptedDescriptor:
@@ -32,17 +35,21 @@ class _EncryptedDescriptor:
         if instance is None:
             return self
         state = instance.__dict__
+        raw_reads = _RAW_READS.get()
         plain = state.get(self.field.plain_key, _UNSET)
-        if plain is not _UNSET:
+        if plain is not _UNSET and not raw_reads:
             return plain
         if self.field.attname not in state:  # deferred by .only()/.defer(): load it now
-            state[self.field.attname] = (
+            stored = (
                 type(instance)
                 ._base_manager.filter(pk=instance.pk)
                 .values_list(self.field.attname, flat=True)
                 .first()
             )
+            state[self.field.attname] = None if stored is None else Ciphertext(stored)
         raw = state.get(self.field.attname)
+        if raw_reads:
+            return raw
         if raw is None:
             return self.field.empty_value()
         plain = unseal(raw, self.field.context(instance))
@@ -174,3 +181,12 @@ class EncryptedModel(models.Model):
                     and field.attname not in deferred
                 ]
         super().save(*args, **kwargs)
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        """Reload as Django does, copying encrypted values as stored: nothing is decrypted
+        (a value no key opens does not break a reload) and nothing is marked changed."""
+        token = _RAW_READS.set(True)
+        try:
+            super().refresh_from_db(*args, **kwargs)
+        finally:
+            _RAW_READS.reset(token)

@@ -19,6 +19,7 @@ from apps.core.errors import flatten_validation
 from apps.core.payloads import json_object
 from apps.core.serializers import StrictSerializer
 from apps.datasources.auth_settings import AuthField, HeaderSerializer, auth_serializers
+from apps.datasources.event_settings import EventsField, EventsSerializer
 from apps.datasources.models import Status
 from apps.outbound.destinations import validate_https_url
 from apps.outbound.headers import MAX_HEADERS, validate_header_value
@@ -147,6 +148,7 @@ class DataSourceSerializer(StrictSerializer):
     headers = HeaderListField(required=False, help_text="At most 20; not for secrets.")
     auth = AuthField(required=False)
     ping = PingSerializer(required=False)
+    events = EventsField(required=False)
     status = serializers.ChoiceField(choices=Status.choices, read_only=True)
     last_error = serializers.CharField(read_only=True, allow_null=True)
     last_tested_at = serializers.DateTimeField(read_only=True, allow_null=True)
@@ -209,3 +211,12 @@ class AuthFieldSchema(OpenApiSerializerFieldExtension):
             resource_type_field_name="mode",
         )
         return auto_schema.resolve_serializer(proxy, direction).ref
+
+
+class EventsFieldSchema(OpenApiSerializerFieldExtension):
+    """``events`` in the OpenAPI schema."""
+
+    target_class = "apps.datasources.event_settings.EventsField"
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict:
+        return auto_schema.resolve_serializer(EventsSerializer, direction).ref

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+import secrets as secrets_module
 import uuid
 from datetime import timedelta
 
@@ -48,6 +50,14 @@ class DataSource(EncryptedModel, StampedModel, TenantOwned):
     auth_config = models.JSONField(default=dict, blank=True)
     secrets = EncryptedJSONField()
     ping = models.JSONField(default=dict, blank=True)
+    # Events (see event_settings): plain settings, and the signing and inbound secrets apart.
+    events_config = models.JSONField(default=dict, blank=True)
+    event_secrets = EncryptedJSONField()
+    # The inbound URL's token: shown to admins (encrypted at rest), found by its digest.
+    inbound_token = EncryptedTextField(null=True, blank=True)
+    inbound_token_digest = models.CharField(  # noqa: DJ001 - NULL: no token, never equal
+        max_length=64, unique=True, null=True, editable=False
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.UNKNOWN)
     last_error = models.TextField(blank=True)
     last_tested_at = models.DateTimeField(null=True, blank=True)
@@ -67,6 +77,11 @@ class DataSource(EncryptedModel, StampedModel, TenantOwned):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self._state.adding and not self.inbound_token_digest:
+            self.new_inbound_token()  # every data source has its inbound URL
+        super().save(*args, **kwargs)
 
     def stamp_names(self) -> list[str]:
         return [tenant_stamp(self.tenant_id)]
@@ -90,19 +105,45 @@ class DataSource(EncryptedModel, StampedModel, TenantOwned):
         """Outbound connections are pooled per data source."""
         return f"datasource:{self.pk}"
 
+    def new_inbound_token(self) -> str:
+        """Give the data source a new inbound URL token (256 random bits); the old one stops
+        working once saved."""
+        token = secrets_module.token_urlsafe(32)
+        self.inbound_token = token
+        self.inbound_token_digest = inbound_token_digest(token)
+        return token
+
+
+def inbound_token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
 
 UNREADABLE_SECRETS_MESSAGE = (
     "Stored secrets cannot be decrypted with the configured keys: enter them again."
 )
 
 
-def secrets_unreadable(datasource: DataSource) -> bool:
-    """Whether no configured key decrypts ``datasource``'s stored secrets."""
+def _unreadable(datasource: DataSource, attname: str) -> bool:
     try:
-        datasource.secrets  # noqa: B018 - decrypts, or raises
+        getattr(datasource, attname)  # decrypts, or raises
     except DecryptionError:
         return True
     return False
+
+
+def auth_secrets_unreadable(datasource: DataSource) -> bool:
+    """Whether no configured key decrypts ``datasource``'s stored auth secrets."""
+    return _unreadable(datasource, "secrets")
+
+
+def event_secrets_unreadable(datasource: DataSource) -> bool:
+    """Whether no configured key decrypts ``datasource``'s signing and inbound secrets."""
+    return _unreadable(datasource, "event_secrets")
+
+
+def secrets_unreadable(datasource: DataSource) -> bool:
+    """Whether any of ``datasource``'s stored secrets cannot be decrypted."""
+    return auth_secrets_unreadable(datasource) or event_secrets_unreadable(datasource)
 
 
 class TokenState(EncryptedModel):

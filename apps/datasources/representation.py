@@ -6,15 +6,22 @@ from typing import Any
 
 from django.urls import reverse
 
+from apps.core.crypto import DecryptionError
+from apps.core.public import absolute_url
 from apps.datasources.auth_settings import auth_read
 from apps.datasources.connections import token_state_get
-from apps.datasources.models import DataSource, secrets_unreadable
+from apps.datasources.event_settings import events_read
+from apps.datasources.models import (
+    DataSource,
+    auth_secrets_unreadable,
+    event_secrets_unreadable,
+)
 from apps.outbound.auth import get_mode
 
 
 def secrets_set(datasource: DataSource) -> list[str]:
-    """Names of the stored secrets ([] when they cannot be decrypted)."""
-    if secrets_unreadable(datasource):
+    """Names of the stored auth secrets ([] when they cannot be decrypted)."""
+    if auth_secrets_unreadable(datasource):
         return []
     return sorted(name for name, value in (datasource.secrets or {}).items() if value)
 
@@ -30,8 +37,35 @@ def auth_representation(datasource: DataSource, request: Any = None) -> dict[str
     if get_mode(datasource.auth_mode).interactive:
         auth["connected"] = connected(datasource)
         path = reverse("datasource-connect", args=[datasource.tenant.slug, datasource.pk])
-        auth["connect_url"] = request.build_absolute_uri(path) if request is not None else path
+        auth["connect_url"] = absolute_url(path, request)
     return auth
+
+
+def event_secrets_set(datasource: DataSource) -> list[str]:
+    """Names of the stored event secrets ([] when they cannot be decrypted)."""
+    if event_secrets_unreadable(datasource):
+        return []
+    return sorted(name for name, value in (datasource.event_secrets or {}).items() if value)
+
+
+def inbound_url(datasource: DataSource, request: Any = None) -> str | None:
+    """Where the data source's webhooks are posted (None when its token cannot be decrypted:
+    a new one must be made)."""
+    try:
+        token = datasource.inbound_token
+    except DecryptionError:
+        return None
+    if not token:
+        return None
+    return absolute_url(reverse("event-inbound", args=[token]), request)
+
+
+def events_representation(datasource: DataSource, request: Any = None) -> dict[str, Any]:
+    return events_read(
+        datasource.events_config or {},
+        event_secrets_set(datasource),
+        inbound_url(datasource, request),
+    )
 
 
 def datasource_representation(datasource: DataSource, request: Any = None) -> dict[str, Any]:
@@ -53,6 +87,7 @@ def datasource_representation(datasource: DataSource, request: Any = None) -> di
             "success_path": ping.get("success_path", ""),
             "success_values": list(ping.get("success_values", [])),
         },
+        "events": events_representation(datasource, request),
         "status": datasource.current_status,
         "last_error": datasource.current_last_error or None,
         "last_tested_at": datasource.last_tested_at.isoformat()

@@ -25,6 +25,7 @@ from apps.datasources.auth_settings import (
     auth_validate,
     secret_destinations,
 )
+from apps.datasources.event_settings import EventsInput, events_merge, events_validate
 from apps.datasources.inputs import DEFAULT_TIMEOUT
 from apps.datasources.models import (
     AuditAction,
@@ -32,7 +33,8 @@ from apps.datasources.models import (
     DataSource,
     Status,
     TokenState,
-    secrets_unreadable,
+    auth_secrets_unreadable,
+    event_secrets_unreadable,
 )
 from apps.datasources.signals import datasource_changed
 from apps.outbound.auth import get_mode
@@ -109,11 +111,15 @@ class _Before:
     secrets: dict[str, str]
     unreadable: bool  # stored secrets no configured key decrypts
     plain: dict[str, Any]
+    events_config: dict[str, Any]
+    event_secrets: dict[str, str]
+    events_unreadable: bool
 
 
 def _before(datasource: DataSource) -> _Before:
-    unreadable = bool(datasource.pk) and secrets_unreadable(datasource)
+    unreadable = bool(datasource.pk) and auth_secrets_unreadable(datasource)
     stored = {} if not datasource.pk or unreadable else dict(datasource.secrets or {})
+    events_unreadable = bool(datasource.pk) and event_secrets_unreadable(datasource)
     return _Before(
         base_url=datasource.base_url,
         auth_mode=datasource.auth_mode,
@@ -121,6 +127,9 @@ def _before(datasource: DataSource) -> _Before:
         secrets=stored,
         unreadable=unreadable,
         plain={name: getattr(datasource, name) for name in PLAIN_FIELDS},
+        events_config=dict(datasource.events_config or {}),
+        event_secrets={} if events_unreadable else dict(datasource.event_secrets or {}),
+        events_unreadable=events_unreadable,
     )
 
 
@@ -166,6 +175,24 @@ def _apply_auth(
     return settings
 
 
+def _apply_events(
+    datasource: DataSource, given: EventsInput | None, before: _Before
+) -> dict[str, str] | None:
+    """Merge the written ``events`` settings; the event secrets when the write replaced them
+    (unreadable ones are replaced only by a write that sends secrets)."""
+    if given is None:
+        return None
+    config, stored = events_merge(before.events_config, before.event_secrets, given)
+    events_validate(config, stored)
+    datasource.events_config = config
+    if before.events_unreadable and not given.secrets:
+        return None
+    if stored != before.event_secrets or before.events_unreadable:
+        datasource.event_secrets = stored
+        return stored
+    return None
+
+
 def _check_secrets_stay(
     datasource: DataSource, before: _Before, settings: AuthSettings | None
 ) -> None:
@@ -196,7 +223,12 @@ def _check_secrets_stay(
         )
 
 
-def _outcome(datasource: DataSource, before: _Before, settings: AuthSettings | None) -> Outcome:
+def _outcome(
+    datasource: DataSource,
+    before: _Before,
+    settings: AuthSettings | None,
+    event_secrets: dict[str, str] | None,
+) -> Outcome:
     changed = [name for name in PLAIN_FIELDS if getattr(datasource, name) != before.plain[name]]
     if datasource.auth_mode != before.auth_mode or datasource.auth_config != before.auth_config:
         changed.append("auth")
@@ -206,6 +238,14 @@ def _outcome(datasource: DataSource, before: _Before, settings: AuthSettings | N
             changed.append(f"auth.{name} (secret)")
     if settings is not None and before.unreadable:
         changed.append("auth (unreadable secrets replaced)")
+    if datasource.events_config != before.events_config:
+        changed.append("events")
+    events_after = before.event_secrets if event_secrets is None else event_secrets
+    for name in sorted(set(before.event_secrets) | set(events_after)):
+        if before.event_secrets.get(name) != events_after.get(name):
+            changed.append(f"events.{name} (secret)")
+    if event_secrets is not None and before.events_unreadable:
+        changed.append("events (unreadable secrets replaced)")
     mode = get_mode(datasource.auth_mode)
     hosts_changed = secret_destinations(
         before.base_url, before.auth_mode, before.auth_config
@@ -227,8 +267,9 @@ def _apply(datasource: DataSource, changes: dict[str, Any], *, partial: bool) ->
     before = _before(datasource)
     _apply_plain(datasource, changes)
     settings = _apply_auth(datasource, changes.get("auth"), before, partial=partial)
+    event_secrets = _apply_events(datasource, changes.get("events"), before)
     _check_secrets_stay(datasource, before, settings)
-    return _outcome(datasource, before, settings)
+    return _outcome(datasource, before, settings, event_secrets)
 
 
 def _given(**values: Any) -> dict[str, Any]:
@@ -252,6 +293,7 @@ def datasource_create(
     headers: list[dict[str, str]] | None = None,
     auth: AuthInput | None = None,
     ping: dict[str, Any] | None = None,
+    events: EventsInput | None = None,
 ) -> DataSource:
     """A new data source (a wizard's first step gives the name alone)."""
     datasource = DataSource(tenant=tenant, type=type)
@@ -267,6 +309,7 @@ def datasource_create(
             headers=headers or [],
             ping=ping or {},
             auth=auth or AuthInput(mode="none"),
+            events=events,
         ),
         partial=False,
     )
@@ -293,11 +336,12 @@ def datasource_update(
     headers: list[dict[str, str]] = UNSET,
     auth: AuthInput = UNSET,
     ping: dict[str, Any] = UNSET,
+    events: EventsInput = UNSET,
 ) -> DataSource:
     """Apply a partial change; omitted secrets keep their value, null clears them."""
     changes = _given(name=name, slug=slug, base_url=base_url, docs_url=docs_url,
                      health_check_path=health_check_path, timeout_seconds=timeout_seconds,
-                     headers=headers, auth=auth, ping=ping)  # fmt: skip
+                     headers=headers, auth=auth, ping=ping, events=events)  # fmt: skip
     outcome = _apply(datasource, changes, partial=True)
     if not outcome.changed:
         return datasource
@@ -333,19 +377,39 @@ def datasource_delete(*, datasource: DataSource, actor: Any) -> None:
 
 def datasource_purge_cache(*, datasource: DataSource, actor: Any) -> int:
     """Drop every cached options answer of ``datasource``; returns how many were removed."""
-    # A new cache version makes every cached answer unreachable at once; the purge below
-    # frees the memory now rather than at expiry.
-    DataSource.objects.filter(pk=datasource.pk).update(cache_version=F("cache_version") + 1)
-    datasource.refresh_from_db(fields=["cache_version"])
-    replies = datasource_changed.send(
-        sender=DataSource, datasource_id=datasource.pk, tenant_id=datasource.tenant_id, purge=True
+    # A new cache version makes every cached answer unreachable at once; the purge frees the
+    # memory now rather than at expiry.
+    purged = datasource_cache_invalidate(
+        datasource_id=datasource.pk, tenant_id=datasource.tenant_id
     )
-    purged = sum(count for _, count in replies if isinstance(count, int))
+    datasource.refresh_from_db(fields=["cache_version"])
     audit_record(
         datasource=datasource, action=AuditAction.CACHE_PURGED, actor=actor,
         summary=f"{purged} cached answers removed",
     )  # fmt: skip
     return purged
+
+
+def datasource_cache_invalidate(*, datasource_id: Any, tenant_id: Any) -> int:
+    """Make every cached options answer of a data source unreachable at once and free them
+    (an inbound event says the upstream's data changed); returns how many were removed."""
+    DataSource.objects.filter(pk=datasource_id).update(cache_version=F("cache_version") + 1)
+    replies = datasource_changed.send(
+        sender=DataSource, datasource_id=datasource_id, tenant_id=tenant_id, purge=True
+    )
+    return sum(count for _, count in replies if isinstance(count, int))
+
+
+def datasource_inbound_rotate(*, datasource: DataSource, actor: Any) -> DataSource:
+    """A new inbound URL; the old one answers 404 from now on."""
+    with transaction.atomic():
+        datasource.new_inbound_token()
+        datasource.save(update_fields=["inbound_token", "inbound_token_digest", "updated_at"])
+        audit_record(
+            datasource=datasource, action=AuditAction.CHANGED, actor=actor,
+            changes=["events.inbound_url"], summary="new inbound URL",
+        )  # fmt: skip
+    return datasource
 
 
 def datasource_record_test(*, datasource: DataSource, ok: bool, message: str, actor: Any,

@@ -15,6 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.generic import DetailView, ListView
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
+from apps.core.public import absolute_url
 from apps.datasources.connection_test import connection_test
 from apps.datasources.connections import token_state_get
 from apps.datasources.forms import ConfigureForm, CreateForm
@@ -121,7 +122,7 @@ class DataSourceDetailView(TenantRequiredMixin, TenantScopedQuerysetMixin, Detai
             secrets_set=secrets_set(ds),
             token_state=state,
             connected=bool(state and (state.access_token or state.refresh_token)),
-            callback_url=self.request.build_absolute_uri(reverse("oauth-callback")),
+            callback_url=absolute_url(reverse("oauth-callback"), self.request),
             audit=ds.audit_entries.select_related("actor")[:50],
             panels=detail_panels(self.request, ds),
             **kwargs,
@@ -145,7 +146,7 @@ class DataSourceConfigureView(TenantRequiredMixin, TenantScopedQuerysetMixin, Vi
                 "object": ds,
                 "form": form,
                 "headers": form.headers_typed(),
-                "callback_url": request.build_absolute_uri(reverse("oauth-callback")),
+                "callback_url": absolute_url(reverse("oauth-callback"), request),
                 "connected": TokenState.objects.filter(datasource=ds).exists(),
             },
             status=status,
@@ -271,7 +272,7 @@ class OAuthConnectView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
 
 def _begin_oauth(request: HttpRequest, datasource: DataSource) -> HttpResponse:
     """Redirect the browser to the provider's consent page (or back, with the reason)."""
-    redirect_uri = request.build_absolute_uri(reverse("oauth-callback"))
+    redirect_uri = absolute_url(reverse("oauth-callback"), request)
     try:
         url = oauth_begin(datasource=datasource, user=request.user, redirect_uri=redirect_uri)
     except OAuthFlowError as exc:

@@ -14,6 +14,7 @@ from django.views import View
 from django.views.generic import ListView
 
 from apps.core.errors import ApplicationError
+from apps.core.public import absolute_url
 from apps.items.forms import ItemForm
 from apps.items.models import ConnectedItem
 from apps.items.options import evaluate, extract, fetch_upstream
@@ -177,7 +178,7 @@ class ItemDemoView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
 
     def get(self, request: HttpRequest, tenant: str, key: str) -> HttpResponse:
         item = get_object_or_404(self.get_queryset(), key=key)
-        api = request.build_absolute_uri("/api/v1")
+        api = absolute_url("/api/v1", request)
         return render(
             request,
             "items/demo.html",
@@ -186,6 +187,6 @@ class ItemDemoView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
                 "item": item,
                 "dependencies": dependencies(item.path, item.body),
                 "api_url": api,
-                "widget_url": request.build_absolute_uri("/static/plugboard/widget.js"),
+                "widget_url": absolute_url("/static/plugboard/widget.js", request),
             },
         )

@@ -194,7 +194,7 @@ def _address_allowed(ip: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:
     return _is_public(ip)
 
 
-def _literal(host: str) -> IPAddress | None:
+def ip_literal(host: str) -> IPAddress | None:
     try:
         return ipaddress.ip_address(host)
     except ValueError:
@@ -203,7 +203,7 @@ def _literal(host: str) -> IPAddress | None:
 
 def resolve(host: str, port: int, *, timeout: float) -> list[IPAddress]:
     """All addresses of ``host``, resolved once, within ``timeout`` seconds."""
-    literal = _literal(host)
+    literal = ip_literal(host)
     if literal is not None:
         return [literal]
     future = _resolver_pool.submit(socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM)

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.views import View
 
 from apps.core.errors import ApplicationError
+from apps.core.public import absolute_url
 from apps.datasources.models import DataSource
 from apps.outbound.redaction import Masker
 from apps.proxy.paths import InvalidPath
@@ -32,7 +33,7 @@ def proxy_panel(request: HttpRequest, datasource: DataSource) -> str:
         {
             "object": datasource,
             "stats": stats_for(datasource_id=datasource.pk),
-            "proxy_url": request.build_absolute_uri(f"/api/v1/proxy/{datasource.slug}/"),
+            "proxy_url": absolute_url(f"/api/v1/proxy/{datasource.slug}/", request),
             "try_url": reverse("datasource-try", args=[datasource.tenant.slug, datasource.pk]),
             "can_write": bool(membership and membership.can_write),
             "methods": METHODS,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import certifi
@@ -33,6 +34,7 @@ INSTALLED_APPS = [
     "apps.datasources",
     "apps.items",
     "apps.proxy",
+    "apps.events",
 ]
 
 MIDDLEWARE = [
@@ -195,6 +197,29 @@ CELERY_TIMEZONE = TIME_ZONE
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 OUTBOUND_ALLOWED_NETWORKS = env.list("OUTBOUND_ALLOWED_NETWORKS", default=[])
 OUTBOUND_CA_BUNDLE = env.str("OUTBOUND_CA_BUNDLE", default="") or certifi.where()
+
+# The externally visible base URL, for inbound event URLs and OAuth redirect URIs (unset: taken
+# from each request).
+PUBLIC_URL = env.str("PUBLIC_URL", default="").rstrip("/")
+
+# --- Events ---------------------------------------------------------------------------------
+
+# Seconds between delivery attempts (the Svix schedule): 1 + len(schedule) attempts in all.
+EVENTS_RETRY_SCHEDULE = env.list(
+    "EVENTS_RETRY_SCHEDULE", cast=int, default=[5, 300, 1800, 7200, 18000, 36000]
+)
+EVENTS_RETENTION_DAYS = env.int("EVENTS_RETENTION_DAYS", default=30)
+# One delivery attempt's whole deadline (at most 30 s).
+EVENTS_DELIVERY_TIMEOUT = min(env.float("EVENTS_DELIVERY_TIMEOUT", default=30.0), 30.0)
+# How often the sweep re-enqueues deliveries no task holds, and how late a queued delivery may
+# be before the sweep presumes its task lost (a killed worker, a restarted broker).
+EVENTS_SWEEP_SECONDS = env.float("EVENTS_SWEEP_SECONDS", default=30.0)
+EVENTS_REQUEUE_AFTER = env.float("EVENTS_REQUEUE_AFTER", default=300.0)
+# The Celery queue of deliveries and polls (empty: the default queue).
+EVENTS_QUEUE = env.str("EVENTS_QUEUE", default="")
+if EVENTS_QUEUE:  # beat's sweeps and scans go there too (a worker must consume it: -Q)
+    CELERY_TASK_ROUTES = {"apps.events.tasks.*": {"queue": EVENTS_QUEUE}}
+CELERY_BEAT_SCHEDULE["sweep-event-deliveries"]["schedule"] = timedelta(seconds=EVENTS_SWEEP_SECONDS)
 
 # --- Logging --------------------------------------------------------------------------------
 

@@ -53,3 +53,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# Short delivery retries, so that a test (and the test worker) sees a whole schedule.
+EVENTS_RETRY_SCHEDULE = env.list("EVENTS_RETRY_SCHEDULE", cast=int, default=[1, 1, 1])
+EVENTS_DELIVERY_TIMEOUT = env.float("EVENTS_DELIVERY_TIMEOUT", default=5.0)

@@ -78,3 +78,18 @@ def test_update_and_lookups_cannot_use_plain_values(acme):
 def test_deferred_secrets_are_loaded_when_read(acme):
     ds = DataSourceFactory(tenant=acme.tenant, secrets={"password": CANARY})
     assert DataSource.objects.only("name").get(pk=ds.pk).secrets == {"password": CANARY}
+
+
+def test_a_reload_copies_ciphertext_and_marks_nothing_changed(acme, settings):
+    datasource = DataSourceFactory(tenant=acme.tenant, secrets={"password": "p"})
+    datasource.refresh_from_db()
+    assert datasource.secrets == {"password": "p"}
+    stored = DataSource.objects.values_list("secrets", flat=True).get(pk=datasource.pk)
+    # A key nobody has any more: reloading still works, reading says why it cannot decrypt.
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    datasource.refresh_from_db()
+    with pytest.raises(DecryptionError):
+        datasource.secrets  # noqa: B018
+    datasource.name = "Renamed"
+    datasource.save()  # the unreadable value is not written back (nor re-encrypted)
+    assert DataSource.objects.values_list("secrets", flat=True).get(pk=datasource.pk) == stored

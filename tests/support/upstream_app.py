@@ -18,6 +18,13 @@ _BOMB_CACHE: dict[int, bytes] = {}
 _lock = threading.Lock()
 _counts: dict[str, int] = {}
 _switches: dict[str, str] = {}
+# Webhook receivers: what each received, and the answers it was told to give (in order).
+_hooks: dict[str, list[dict]] = {}
+_hook_scripts: dict[str, list[tuple[int, str]]] = {}
+_hook_delays: dict[str, float] = {}
+# Feeds to poll: the records each serves, and the queries it was asked.
+_feeds: dict[str, object] = {}
+_feed_queries: dict[str, list[str]] = {}
 
 PROJECTS = [
     {"key": "PB", "name": "Plugboard", "lead": {"name": "Ann"}, "created": "2024-01-05", "issues": 12, "active": True},
@@ -78,10 +85,71 @@ def _credential_echoes(environ) -> list[dict]:
     return elements
 
 
+def _read_body(environ) -> bytes:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    return environ["wsgi.input"].read(length) if length else b""
+
+
+def _hook(environ, start_response, name: str, query: dict):
+    """A webhook receiver: ``?script=500,429:3,200`` sets its next answers (status[:Retry-After]),
+    ``?delay=S`` holds each request S seconds, ``/received`` lists what arrived."""
+    name, _, action = name.partition("/")
+    if action == "received":
+        with _lock:
+            return _json(start_response, list(_hooks.get(name, [])))
+    if "script" in query or "delay" in query:
+        with _lock:
+            _hooks[name] = []
+            _hook_scripts[name] = [
+                (int(part.split(":")[0]), part.partition(":")[2])
+                for part in query.get("script", "").split(",")
+                if part
+            ]
+            _hook_delays[name] = float(query.get("delay", "0") or 0)
+        return _json(start_response, {"ok": True})
+    body = _read_body(environ)
+    headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items()
+               if k.startswith("HTTP_")}  # fmt: skip
+    if environ.get("CONTENT_TYPE"):
+        headers["content-type"] = environ["CONTENT_TYPE"]
+    delay = _hook_delays.get(name, 0)
+    if delay:
+        time.sleep(delay)
+    with _lock:
+        _hooks.setdefault(name, []).append({
+            "headers": headers, "body_b64": base64.b64encode(body).decode(), "at": time.time(),
+        })  # fmt: skip
+        script = _hook_scripts.get(name) or []
+        status, retry_after = script.pop(0) if script else (200, "")
+    extra = [("Retry-After", retry_after)] if retry_after else []
+    return _json(start_response, {"received": True}, status=f"{status} Scripted", headers=extra)
+
+
+def _feed(environ, start_response, name: str, raw_query: str):
+    """A list to poll: POST sets what it serves; GET serves it and notes the query."""
+    name, _, action = name.partition("/")
+    if action == "queries":
+        with _lock:
+            return _json(start_response, list(_feed_queries.get(name, [])))
+    if environ["REQUEST_METHOD"] == "POST":
+        with _lock:
+            _feeds[name] = json.loads(_read_body(environ))
+            _feed_queries.setdefault(name, [])
+        return _json(start_response, {"ok": True})
+    with _lock:
+        _feed_queries.setdefault(name, []).append(raw_query)
+        document = _feeds.get(name, [])
+    return _json(start_response, document)
+
+
 def app(environ, start_response):
     path = environ.get("PATH_INFO", "")
     raw_query = environ.get("QUERY_STRING", "")
     query = {k: v[0] for k, v in parse_qs(raw_query, keep_blank_values=True).items()}
+    if path.startswith("/_test/hooks/"):
+        return _hook(environ, start_response, path[len("/_test/hooks/") :], query)
+    if path.startswith("/_test/feed/"):
+        return _feed(environ, start_response, path[len("/_test/feed/") :], raw_query)
     if path == "/_test/bomb":
         body = _bomb(int(query.get("mb", "50")))
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Encoding", "gzip"),

@@ -6,7 +6,9 @@ end of the session.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -38,23 +40,40 @@ def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 class WorkerProcess:
-    def __init__(self, env: dict[str, str], concurrency: int = 2) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        concurrency: int = 2,
+        *,
+        queue: str | None = None,
+        beat_schedule: Path | None = None,
+    ) -> None:
         self.output: deque[str] = deque(maxlen=2000)
         self._ready = threading.Event()
+        args = [
+            sys.executable, "-m", "celery", "-A", "config", "worker",
+            "-Q", queue or settings.CELERY_TASK_DEFAULT_QUEUE,
+            f"--concurrency={concurrency}", "--loglevel=INFO",
+            "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "-n", f"test-{settings.RUN_TAG}-{os.getpid()}-{queue or 'default'}@%h",
+        ]  # fmt: skip
+        if beat_schedule is not None:  # beat inside the worker, with its own schedule file
+            args += ["--beat", "--schedule", str(beat_schedule)]
+        # Its own process group, so that kill() takes the pool's children too.
         self.proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "celery", "-A", "config", "worker",
-                "-Q", settings.CELERY_TASK_DEFAULT_QUEUE,
-                f"--concurrency={concurrency}", "--loglevel=INFO",
-                "--without-gossip", "--without-mingle", "--without-heartbeat",
-                "-n", f"test-{settings.RUN_TAG}-{os.getpid()}@%h",
-            ],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,
         )  # fmt: skip
         threading.Thread(target=self._pump, daemon=True).start()
         if not self._ready.wait(READY_TIMEOUT):
             self.stop()
             raise RuntimeError("Celery worker did not start:\n" + self.log())
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool at once: nothing is acknowledged or cleaned up."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
 
     def _pump(self) -> None:
         assert self.proc.stdout is not None
@@ -72,8 +91,9 @@ class WorkerProcess:
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+                self.kill()
+        with contextlib.suppress(ProcessLookupError):  # pool children left behind, if any
+            os.killpg(self.proc.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,128 @@
+"""Inbound webhooks: finding the data source an inbound URL names, checking the sender's
+signature, and recording what it sent."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import uuid
+from collections.abc import Mapping
+
+from standardwebhooks.webhooks import Webhook
+
+from apps.core.codes import ErrorCode
+from apps.core.errors import ApplicationError
+from apps.core.stamps import StampUnavailable
+from apps.datasources.event_settings import EventSettings
+from apps.datasources.models import DataSource, inbound_token_digest
+from apps.datasources.services import datasource_cache_invalidate
+from apps.events.models import Event, Source
+from apps.events.recording import Recorded, event_record
+
+logger = logging.getLogger("plugboard.events")
+
+MAX_BODY = 1024 * 1024
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+class InvalidSignature(ApplicationError):
+    code = ErrorCode.INVALID_SIGNATURE
+    status = 401
+    message = "The request's signature is missing or does not match; nothing was recorded."
+
+
+class PayloadTooLarge(ApplicationError):
+    code = ErrorCode.PAYLOAD_TOO_LARGE
+    status = 413
+    message = f"An event body may hold at most {MAX_BODY:,} bytes; nothing was recorded."
+
+
+class NotText(ApplicationError):
+    code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
+    status = 415
+    message = (
+        "An event body must be UTF-8 text (JSON, XML, form data...): deliveries are signed "
+        "as text. Nothing was recorded."
+    )
+
+
+class DeliveryLoop(ApplicationError):
+    code = ErrorCode.DELIVERY_LOOP
+    status = 508
+    message = (
+        "This request is a delivery of one of Plugboard's own events: a callback URL points "
+        "at an inbound URL, which would loop. Nothing was recorded."
+    )
+
+
+def datasource_for_token(token: str) -> DataSource | None:
+    """The data source whose inbound URL carries ``token`` (found by its digest: the lookup
+    compares no secret)."""
+    if not 20 <= len(token) <= 100 or not set(token) <= _TOKEN_CHARS:
+        return None
+    return (
+        DataSource.objects.filter(inbound_token_digest=inbound_token_digest(token))
+        .only("id", "tenant_id", "events_config", "event_secrets")
+        .first()
+    )
+
+
+def signature_valid(settings: EventSettings, headers: Mapping[str, str], body: bytes) -> bool:
+    """Whether the request is signed as ``settings`` require (always, without an inbound
+    secret). Comparisons take constant time."""
+    secret = settings.inbound_secret
+    if not secret:
+        return True
+    if settings.inbound_signature_scheme == "standard_webhooks":
+        try:
+            Webhook(secret).verify(body, dict(headers), json_parse=False)
+        except Exception:  # missing headers, stale timestamp, malformed or wrong signature
+            return False
+        return True
+    given = (headers.get(settings.inbound_signature_header) or "").strip()
+    if given[:7].lower() == "sha256=":
+        given = given[7:]
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), given.lower().encode("utf-8", "replace"))
+
+
+def _is_own_delivery(webhook_id: str) -> bool:
+    try:
+        event_id = uuid.UUID(webhook_id)
+    except ValueError:
+        return False
+    return Event.objects.filter(pk=event_id).exists()
+
+
+def inbound_record(
+    datasource: DataSource,
+    settings: EventSettings,
+    *,
+    headers: Mapping[str, str],
+    body: bytes,
+    content_type: str,
+) -> Recorded:
+    """Check and record one inbound request (already within the size limit)."""
+    if not signature_valid(settings, headers, body):
+        raise InvalidSignature()
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise NotText() from None
+    webhook_id = (headers.get("webhook-id") or "").strip()
+    if webhook_id and _is_own_delivery(webhook_id):
+        raise DeliveryLoop()
+    # The cache goes first, so that whoever receives the delivery and asks for options gets
+    # fresh ones. A cache that cannot be reached loses no event: it is logged.
+    try:
+        datasource_cache_invalidate(datasource_id=datasource.pk, tenant_id=datasource.tenant_id)
+    except StampUnavailable:
+        logger.warning("inbound event of %s: the cache could not be purged", datasource.pk)
+    return event_record(
+        datasource=datasource,
+        source=Source.WEBHOOK,
+        body=body,
+        content_type=content_type,
+        dedup_key=f"webhook-id:{webhook_id}" if webhook_id else None,
+    )

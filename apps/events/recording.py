@@ -1,0 +1,98 @@
+"""Recording an event: one row, written with its delivery due when delivery is on (the outbox),
+and the delivery task sent once that row is committed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.datasources.event_settings import events_of
+from apps.datasources.models import DataSource
+from apps.events.models import PREVIEW_CHARS, Event, EventStatus
+from apps.events.queueing import enqueue_delivery
+from apps.outbound.errors import SecretsUnreadable
+
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+
+@dataclass
+class Recorded:
+    event: Event
+    created: bool  # False: the same webhook-id or polled record was recorded before
+
+
+def delivers(datasource: DataSource) -> bool:
+    """Whether ``datasource``'s events are to be delivered. With unreadable secrets they are
+    pending all the same: the attempt then says what is wrong."""
+    try:
+        return events_of(datasource).delivers
+    except SecretsUnreadable:
+        return bool((datasource.events_config or {}).get("enabled"))
+
+
+def preview_of(body: bytes) -> str:
+    return body[: PREVIEW_CHARS * 4].decode("utf-8", errors="replace")[:PREVIEW_CHARS]
+
+
+def event_record(
+    *,
+    datasource: DataSource,
+    source: str,
+    body: bytes,
+    content_type: str = "",
+    dedup_key: str | None = None,
+) -> Recorded:
+    """Record one event of ``datasource``; with a ``dedup_key`` seen before, the earlier event
+    is returned instead (``created`` False)."""
+    now = timezone.now()
+    due = delivers(datasource)
+    event = Event(
+        tenant_id=datasource.tenant_id,
+        datasource=datasource,
+        source=source,
+        status=EventStatus.PENDING if due else EventStatus.RECORDED,
+        received_at=now,
+        content_type=(content_type or DEFAULT_CONTENT_TYPE)[:200],
+        body=body,
+        body_size=len(body),
+        preview=preview_of(body),
+        dedup_key=dedup_key[:200] if dedup_key else None,
+        next_attempt_at=now if due else None,
+        queued_for=now if due else None,
+    )
+    try:
+        with transaction.atomic():
+            event.save(force_insert=True)
+            if due:
+                transaction.on_commit(lambda: _enqueue_first(event.pk))
+    except IntegrityError:
+        if dedup_key is None:
+            raise
+        earlier = Event.objects.filter(datasource=datasource, dedup_key=event.dedup_key).first()
+        if earlier is None:
+            raise
+        return Recorded(event=earlier, created=False)
+    return Recorded(event=event, created=True)
+
+
+def _enqueue_first(event_id: Any) -> None:
+    if not enqueue_delivery(event_id):
+        # Not queued: let the next sweep send it rather than wait for it to look lost.
+        Event.objects.filter(pk=event_id).update(queued_for=None)
+
+
+def already_recorded(datasource: DataSource, keys: list[str]) -> set[str]:
+    """Which of ``keys`` were recorded as events of ``datasource``."""
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        found.update(
+            Event.objects.filter(datasource=datasource)
+            .filter(Q(dedup_key__in=chunk))
+            .values_list("dedup_key", flat=True)
+        )
+    return found

@@ -1,0 +1,67 @@
+"""The events app's tasks (scheduled in config/schedule.py). Messages carry ids only; every task
+is safe to run twice (a lease or a conditional update decides who does the work)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from apps.events import delivery, polling
+from apps.events.models import DeliveryAttempt, Event, EventStatus
+
+PURGE_BATCH = 1000
+
+
+@shared_task(ignore_result=True)
+def deliver_event(event_id: str) -> None:
+    """One due delivery attempt of an event (nothing when it is not due or is held)."""
+    delivery.deliver(event_id)
+
+
+@shared_task(ignore_result=True)
+def sweep_deliveries() -> int:
+    """Send again the deliveries whose task was lost or that wait for a long retry."""
+    return delivery.sweep()
+
+
+@shared_task(ignore_result=True)
+def poll_datasource(datasource_id: str) -> None:
+    polling.poll_due(datasource_id)
+
+
+@shared_task(ignore_result=True)
+def scan_polls() -> int:
+    return polling.scan()
+
+
+@shared_task(ignore_result=True)
+def purge_old_events() -> dict[str, int]:
+    return events_purge()
+
+
+def events_purge(now=None, batch: int = PURGE_BATCH) -> dict[str, int]:
+    """Delete events (with their attempts) and attempts older than EVENTS_RETENTION_DAYS, in
+    batches; an event still waiting for delivery is kept until it is done."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.EVENTS_RETENTION_DAYS)
+    counts = {"events": 0, "attempts": 0}
+    while True:
+        ids = list(
+            Event.objects.filter(received_at__lt=cutoff)
+            .exclude(status=EventStatus.PENDING)
+            .values_list("pk", flat=True)[:batch]
+        )
+        if not ids:
+            break
+        counts["attempts"] += DeliveryAttempt.objects.filter(event_id__in=ids).delete()[0]
+        counts["events"] += Event.objects.filter(pk__in=ids).delete()[1].get("events.Event", 0)
+    while True:
+        ids = list(
+            DeliveryAttempt.objects.filter(at__lt=cutoff).values_list("pk", flat=True)[:batch]
+        )
+        if not ids:
+            break
+        counts["attempts"] += DeliveryAttempt.objects.filter(pk__in=ids).delete()[0]
+    return counts
