@@ -9,6 +9,7 @@ is signed afresh. No credential of the data source is ever sent.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -25,8 +26,9 @@ from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError
 from apps.datasources.event_settings import events_of
 from apps.datasources.models import DataSource
-from apps.events.models import DeliveryAttempt, Event, EventStatus
+from apps.events.models import DeliveryAttempt, Event, EventStatus, Source
 from apps.events.queueing import enqueue_delivery
+from apps.events.recording import event_record
 from apps.outbound.client import OutboundRequest, open_stream, parse_retry_after
 from apps.outbound.errors import (
     DestinationBlocked,
@@ -226,11 +228,7 @@ def redeliver(event: Event) -> Event:
     not waiting already)."""
     if event.status == EventStatus.PENDING:
         raise DeliveryPending()
-    try:
-        config = events_of(event.datasource)
-    except SecretsUnreadable:
-        raise
-    if not config.delivers:
+    if not events_of(event.datasource).delivers:
         raise DeliveryOff()
     now = timezone.now()
     updated = (
@@ -272,3 +270,25 @@ def sweep(now: datetime | None = None, batch: int = 1000) -> int:
         if taken and enqueue_delivery(pk, countdown=(expected - now).total_seconds()):
             sent += 1
     return sent
+
+
+def send_test_event(*, datasource: DataSource, sent_by: str) -> tuple[Event, Outcome | None]:
+    """Record a small test event and make its first delivery attempt now, so that whoever
+    pressed the button sees at once whether the receiver accepts it (None: a worker took the
+    attempt first; the log shows it)."""
+    if not events_of(datasource).delivers:
+        raise DeliveryOff()
+    body = json.dumps(
+        {
+            "type": "plugboard.test",
+            "datasource": {"id": str(datasource.pk), "name": datasource.name},
+            "sent_by": sent_by,
+            "sent_at": timezone.now().isoformat(),
+        },
+        ensure_ascii=False,
+    ).encode()
+    event = event_record(datasource=datasource, source=Source.TEST, body=body,
+                         content_type="application/json").event  # fmt: skip
+    outcome = deliver(event.pk)
+    event.refresh_from_db()
+    return event, outcome

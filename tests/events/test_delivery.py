@@ -281,3 +281,22 @@ def test_the_sweep_sends_again_what_no_task_holds(delivering_source, settings, m
     assert [pk for pk, _ in sent] == [str(lost.pk)]
     assert sweep() == 0  # sent once: it is expected now
     del fresh
+
+
+def test_a_test_event_is_delivered_at_once(delivering_source, hooks, signature_key):
+    from apps.events.delivery import send_test_event
+
+    datasource = delivering_source()
+    event, outcome = send_test_event(datasource=datasource, sent_by="alice")
+    assert outcome is not None and outcome.ok and event.status == EventStatus.DELIVERED
+    assert event.source == "test"
+    (arrived,) = hooks.received(datasource.hook)
+    assert '"type": "plugboard.test"' in verified(signature_key, arrived)
+
+
+def test_a_test_event_needs_delivery_on(acme):
+    from apps.events.delivery import DeliveryOff, send_test_event
+    from tests.factories import DataSourceFactory
+
+    with pytest.raises(DeliveryOff):
+        send_test_event(datasource=DataSourceFactory(tenant=acme.tenant), sent_by="alice")
