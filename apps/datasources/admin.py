@@ -16,7 +16,7 @@ class DataSourceAdmin(ReadOnlyAdmin):
     list_display = ("name", "tenant", "slug", "base_url", "auth_mode", "status", "updated_at")
     list_filter = ("auth_mode", "status", "tenant")
     search_fields = ("name", "slug", "base_url", "tenant__slug")
-    exclude = ("secrets",)
+    exclude = ("secrets", "event_secrets", "inbound_token", "inbound_token_digest")
     readonly_fields = ("stored_secrets",)
 
     def delete_through(self, request, obj: DataSource) -> None:

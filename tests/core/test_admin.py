@@ -70,3 +70,19 @@ def test_items_are_read_only_in_the_admin(root, acme):
     assert (
         root.post(f"/admin/items/connecteditem/{item.pk}/change/", {"key": "x"}).status_code == 403
     )
+
+
+def test_events_are_read_only_and_no_event_secret_shows(root, acme):
+    from apps.datasources.event_settings import new_signature_key
+    from apps.events.recording import event_record
+
+    key = new_signature_key()
+    ds = DataSourceFactory(tenant=acme.tenant, event_secrets={"signature_key": key})
+    event = event_record(datasource=ds, source="webhook", body=b'{"n": 1}').event
+    page = root.get(f"/admin/events/event/{event.pk}/change/").content.decode()
+    assert "{&quot;n&quot;: 1}" in page or '{"n": 1}' in page
+    assert root.post(f"/admin/events/event/{event.pk}/change/", {}).status_code == 403
+    ds.refresh_from_db()
+    shown = root.get(f"/admin/datasources/datasource/{ds.pk}/change/").content.decode()
+    assert key not in shown and ds.inbound_token not in shown
+    assert ds.inbound_token_digest not in shown

@@ -1,12 +1,14 @@
 """Events through real processes: a Celery worker delivers what the inbound endpoint recorded,
-retries on the schedule, and a worker SIGKILLed mid-delivery loses nothing once restarted (the
-event rows are the outbox; beat's sweep sends again what the dead worker held)."""
+retries on the schedule, and a worker SIGKILLed mid-delivery, with the broker's queue lost too,
+loses nothing once restarted (the event rows are the outbox; beat's sweep sends again what the
+dead worker held and what the broker forgot)."""
 
 import itertools
 import time
 import uuid
 
 import pytest
+import redis
 from standardwebhooks.webhooks import Webhook
 
 from apps.events.models import DeliveryAttempt, Event, EventStatus
@@ -79,6 +81,9 @@ def test_a_worker_killed_mid_delivery_loses_nothing(
         worker.kill()
     pending = Event.objects.filter(pk__in=ids).exclude(status=EventStatus.DELIVERED).count()
     assert pending >= 4, "the kill came too late to prove anything"
+    # And the broker forgets what was queued, as a Redis restarted without persistence does.
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete(queue)
 
     worker = WorkerProcess(env, concurrency=2, queue=queue, beat_schedule=tmp_path / "beat")
     try:
