@@ -207,11 +207,9 @@ def _record(event: Event, outcome: Outcome, at: datetime, delay: float | None) -
     else:
         status, next_at, queued = EventStatus.FAILED, None, None
     with transaction.atomic():
-        DeliveryAttempt.objects.create(
-            event=event, attempt=event.attempts, at=at, status_code=outcome.status_code,
-            ok=outcome.ok, error=outcome.error[:500], elapsed_ms=outcome.elapsed_ms,
-        )  # fmt: skip
-        Event.objects.filter(pk=event.pk).update(
+        # The update first: it locks the row, and finds none when the event (its data source)
+        # was deleted meanwhile; then there is nothing to record.
+        if not Event.objects.filter(pk=event.pk).update(
             attempts=event.attempts,
             retries_used=event.retries_used,
             status=status,
@@ -219,7 +217,12 @@ def _record(event: Event, outcome: Outcome, at: datetime, delay: float | None) -
             queued_for=queued,
             lease_until=None,
             delivered_at=now if outcome.ok else None,
-        )
+        ):
+            return
+        DeliveryAttempt.objects.create(
+            event=event, attempt=event.attempts, at=at, status_code=outcome.status_code,
+            ok=outcome.ok, error=outcome.error[:500], elapsed_ms=outcome.elapsed_ms,
+        )  # fmt: skip
     event.status, event.next_attempt_at = status, next_at
 
 

@@ -15,6 +15,7 @@ from apps.datasources.models import DataSource
 from apps.events.models import PREVIEW_CHARS, Event, EventStatus
 from apps.events.queueing import enqueue_delivery
 from apps.outbound.errors import SecretsUnreadable
+from apps.outbound.headers import header_value_problem
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
@@ -50,13 +51,16 @@ def event_record(
     is returned instead (``created`` False)."""
     now = timezone.now()
     due = delivers(datasource)
+    content_type = (content_type or "").strip()
+    if not content_type or header_value_problem(content_type) or len(content_type) > 200:
+        content_type = DEFAULT_CONTENT_TYPE  # it is sent again with each delivery
     event = Event(
         tenant_id=datasource.tenant_id,
         datasource=datasource,
         source=source,
         status=EventStatus.PENDING if due else EventStatus.RECORDED,
         received_at=now,
-        content_type=(content_type or DEFAULT_CONTENT_TYPE)[:200],
+        content_type=content_type,
         body=body,
         body_size=len(body),
         preview=preview_of(body),

@@ -30,6 +30,25 @@ def _echo(value: str) -> HttpResponse:
     return response
 
 
+def _body(request: HttpRequest, length: int) -> bytes | None:
+    """The request body, or None past the limit. A chunked body (no Content-Length) is read
+    from the server's decoded stream, at most one byte past the limit."""
+    chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if length or not chunked:
+        return request.body
+    stream = request.META.get("wsgi.input")
+    if stream is None:
+        return b""
+    chunks, total = [], 0
+    while total <= MAX_BODY:
+        chunk = stream.read(min(64 * 1024, MAX_BODY + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return None if total > MAX_BODY else b"".join(chunks)
+
+
 @csrf_exempt
 def inbound(request: HttpRequest, token: str) -> HttpResponse:
     if request.method not in ("POST", "GET"):
@@ -55,7 +74,10 @@ def inbound(request: HttpRequest, token: str) -> HttpResponse:
         length = 0
     if length > MAX_BODY:
         return _error(PayloadTooLarge())
-    if "validationToken" in request.GET and length == 0:
+    body = _body(request, length)
+    if body is None:
+        return _error(PayloadTooLarge())
+    if "validationToken" in request.GET and not body:
         return _echo(request.GET["validationToken"])
     try:
         settings = events_of(datasource)
@@ -68,7 +90,7 @@ def inbound(request: HttpRequest, token: str) -> HttpResponse:
             datasource,
             settings,
             headers=request.headers,
-            body=request.body,
+            body=body,
             content_type=request.META.get("CONTENT_TYPE", ""),
         )
     except ApplicationError as exc:

@@ -265,3 +265,11 @@ def test_unreadable_inbound_secrets_answer_503_so_the_sender_retries(client, sou
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "secrets_unreadable"
     assert not Event.objects.exists()
+
+
+def test_a_content_type_that_cannot_be_sent_again_is_stored_as_octet_stream(source):
+    from apps.events.recording import event_record
+
+    event = event_record(datasource=source, source="webhook", body=b"x",
+                         content_type="text/plain\x01; x=1").event  # fmt: skip
+    assert event.content_type == "application/octet-stream"
