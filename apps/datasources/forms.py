@@ -11,9 +11,16 @@ from django.core.exceptions import ValidationError
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from apps.core.errors import django_validation_detail, flatten_validation
+from apps.datasources.event_settings import (
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_SCHEME,
+    MAX_POLL_INTERVAL,
+    MIN_POLL_INTERVAL,
+    SCHEME_HEADERS,
+)
 from apps.datasources.inputs import DEFAULT_TIMEOUT, MAX_TIMEOUT, MIN_TIMEOUT, PING_METHODS
 from apps.datasources.models import DataSource
-from apps.datasources.representation import secrets_set
+from apps.datasources.representation import event_secrets_set, secrets_set
 from apps.outbound.auth import MODES, mode_choices
 from apps.outbound.auth.base import AuthMode, FieldSpec, Kind
 from apps.outbound.headers import MAX_HEADERS
@@ -49,6 +56,26 @@ def _text(label: str, *, help_text: str = "", css: str = "vTextField", **attrs: 
     )  # fmt: skip
 
 
+def _secret(label: str, *, is_set: bool, help_text: str) -> forms.Field:
+    """A write-only secret: never rendered with a value."""
+    return forms.CharField(
+        label=label, required=False, strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Stored and unchanged; type a new value to replace it." if is_set else help_text,
+    )  # fmt: skip
+
+
+# The events settings the configure page edits (``events.<key>``, ``events.poll.<key>``); the
+# secrets are handled apart.
+EVENT_KEYS = ("enabled", "callback_url", "inbound_signature_scheme", "inbound_signature_header")
+POLL_KEYS = ("enabled", "path", "interval_seconds", "results_path", "id_path", "updated_path")
+EVENT_SECRETS = {"signature_key": "signature key", "inbound_secret": "inbound secret"}
+SCHEME_CHOICES = [
+    ("hmac_sha256", "HMAC-SHA256 of the body (GitHub, Jira, most SaaS)"),
+    ("standard_webhooks", "Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature)"),
+]
+
+
 class ConfigureForm(forms.Form):
     """Server details, headers, authentication and test settings of one data source. The fields
     take what is typed as it is; the API's serializer validates it."""
@@ -77,6 +104,48 @@ class ConfigureForm(forms.Form):
         "Success values",
         help_text="Comma-separated; the value at the success path must equal one (as text).",
     )
+    # Present when the page showed the Events section: a post without it leaves events alone.
+    events_section = forms.CharField(required=False, widget=forms.HiddenInput)
+    events__enabled = forms.BooleanField(
+        label="Deliver events", required=False,
+        help_text="POST every recorded event to the callback URL, signed with the signature "
+        "key (Standard Webhooks). Needs both.",
+    )  # fmt: skip
+    events__callback_url = _text(
+        "Callback URL", css="vURLField", placeholder="https://app.example.com/hooks/plugboard",
+        help_text="Where events are delivered. https:// only.",
+    )  # fmt: skip
+    events__inbound_signature_scheme = forms.ChoiceField(
+        label="Signature scheme", choices=SCHEME_CHOICES, required=False,
+        help_text="How the signature of an inbound request is checked (with an inbound secret).",
+    )  # fmt: skip
+    events__inbound_signature_header = _text(
+        "Signature header", placeholder=SCHEME_HEADERS[DEFAULT_SCHEME],
+        help_text=f"Where an HMAC-SHA256 signature is read; empty: "
+        f"{SCHEME_HEADERS[DEFAULT_SCHEME]}.",
+    )  # fmt: skip
+    events__poll__enabled = forms.BooleanField(
+        label="Polling", required=False,
+        help_text="For APIs without webhooks: ask the API for what changed at an interval and "
+        "record one event per new or changed record.",
+    )  # fmt: skip
+    events__poll__path = _text(
+        "Path", placeholder="/search?jql=updated>={since}",
+        help_text="Relative to the base URL; {since} becomes the last watermark (ISO 8601).",
+    )  # fmt: skip
+    events__poll__interval_seconds = _text(
+        "Interval (seconds)", css="vIntegerField", inputmode="numeric",
+        help_text=f"{MIN_POLL_INTERVAL} to {MAX_POLL_INTERVAL}.",
+    )  # fmt: skip
+    events__poll__results_path = _text(
+        "Results path",
+        help_text="Dotted path to the list of records; empty: the answer is the list.",
+    )
+    events__poll__id_path = _text("Id path", help_text="Dotted path to each record's id.")
+    events__poll__updated_path = _text(
+        "Updated path",
+        help_text="Dotted path to each record's last-updated time (ISO 8601 or epoch seconds).",
+    )
 
     def __init__(self, *args: Any, datasource: DataSource, **kwargs: Any) -> None:
         self.datasource = datasource
@@ -87,8 +156,24 @@ class ConfigureForm(forms.Form):
         for mode in MODES.values():
             mine = stored if mode.name == datasource.auth_mode else set()
             self._add_fields(mode, mode.all_fields(), "", mine)
+        self._add_event_secrets(set(event_secrets_set(datasource)))
         if not self.is_bound:
             self._set_initial()
+
+    def _add_event_secrets(self, stored: set[str]) -> None:
+        helps = {
+            "signature_key": "Signs deliveries: whsec_ followed by base64. Use “Generate a new "
+            "signature key”.",
+            "inbound_secret": "When set, inbound requests must carry a valid signature.",
+        }
+        for name, label in EVENT_SECRETS.items():
+            field = f"events__{name}"
+            self.fields[field] = _secret(label.capitalize(), is_set=name in stored,
+                                         help_text=helps[name])  # fmt: skip
+            if name in stored:
+                self.fields[f"{field}__clear"] = forms.BooleanField(
+                    label=f"Remove the stored {label}", required=False
+                )
 
     # --- fields -------------------------------------------------------------------------------
 
@@ -160,7 +245,29 @@ class ConfigureForm(forms.Form):
             ping__success_path=ping.get("success_path", ""),
             ping__success_values=", ".join(ping.get("success_values", [])),
         )
+        initial.update(self.events_initial(), events_section="1")
         self.initial.update(initial)
+
+    def events_initial(self) -> dict[str, Any]:
+        """The Events fields as the stored settings fill them (what a save compares with)."""
+        config = self.datasource.events_config or {}
+        poll = config.get("poll") or {}
+        id_path = poll.get("id_path")
+        return {
+            "events__enabled": bool(config.get("enabled")),
+            "events__callback_url": config.get("callback_url") or "",
+            "events__inbound_signature_scheme": config.get("inbound_signature_scheme")
+            or DEFAULT_SCHEME,
+            "events__inbound_signature_header": config.get("inbound_signature_header") or "",
+            "events__poll__enabled": bool(poll.get("enabled")),
+            "events__poll__path": poll.get("path") or "",
+            "events__poll__interval_seconds": str(
+                poll.get("interval_seconds") or DEFAULT_POLL_INTERVAL
+            ),
+            "events__poll__results_path": poll.get("results_path") or "",
+            "events__poll__id_path": "id" if id_path is None else id_path,
+            "events__poll__updated_path": poll.get("updated_path") or "",
+        }
 
     def _initial_of(
         self, mode: AuthMode, specs: tuple[FieldSpec, ...], prefix: str, config: Any, out: dict
@@ -227,12 +334,47 @@ class ConfigureForm(forms.Form):
                 values[spec.name] = c.get(name) or ""
         return values
 
+    def _events_values(self) -> dict[str, Any]:
+        """The Events settings that differ from the stored ones, and the secrets typed or
+        removed: a save that leaves the section alone writes nothing to events."""
+        c = self.cleaned_data
+        stored = self.events_initial()
+
+        def changed(name: str) -> bool:
+            value = c.get(name)
+            return (value if isinstance(value, bool) else value or "") != stored[name]
+
+        events: dict[str, Any] = {}
+        for key in EVENT_KEYS:
+            name = f"events__{key}"
+            if not changed(name) or (key == "inbound_signature_scheme" and not c.get(name)):
+                continue
+            events[key] = None if key == "callback_url" and not c.get(name) else c.get(name)
+        for key in EVENT_SECRETS:
+            name = f"events__{key}"
+            if c.get(name):
+                events[key] = c[name]
+            elif c.get(f"{name}__clear"):
+                events[key] = None
+        poll: dict[str, Any] = {}
+        for key in POLL_KEYS:
+            name = f"events__poll__{key}"
+            if changed(name):
+                value = c.get(name)
+                if key == "interval_seconds":
+                    text = (value or "").strip()
+                    value = int(text) if text.isdigit() else text or DEFAULT_POLL_INTERVAL
+                poll[key] = value
+        if poll:
+            events["poll"] = poll
+        return events
+
     def to_data(self) -> dict[str, Any]:
-        """What was typed, as the API's write shape."""
+        """What was typed, as the API's write shape (``events`` only with something to write)."""
         c = self.cleaned_data
         mode = MODES[c["auth_mode"]]
         timeout = (c.get("timeout_seconds") or "").strip()
-        return {
+        data: dict[str, Any] = {
             "name": c.get("name") or "",
             "slug": c.get("slug") or "",
             "base_url": c.get("base_url") or "",
@@ -248,6 +390,9 @@ class ConfigureForm(forms.Form):
                 "success_values": _comma_list(c.get("ping__success_values", "")),
             },
         }
+        if c.get("events_section") and (events := self._events_values()):
+            data["events"] = events
+        return data
 
     # --- errors ---------------------------------------------------------------------------------
 
@@ -275,6 +420,8 @@ class ConfigureForm(forms.Form):
             return "headers"
         if head == "ping" and len(parts) > 1:
             return f"ping__{parts[1]}"
+        if head == "events":
+            return self._events_field_for(parts[1:])
         if head == "auth":
             rest = parts[1:]
             if not rest or rest == ["mode"]:
@@ -287,6 +434,13 @@ class ConfigureForm(forms.Form):
                 rest = rest[:-1]
             return "auth_mode"
         return head if head in self.fields else None
+
+    def _events_field_for(self, rest: list[str]) -> str:
+        if rest[:1] == ["poll"]:
+            name = f"events__poll__{rest[1]}" if len(rest) > 1 else ""
+            return name if name in self.fields else "events__poll__enabled"
+        name = f"events__{rest[0]}" if rest else ""
+        return name if name in self.fields else "events__enabled"
 
     # --- layout ---------------------------------------------------------------------------------
 

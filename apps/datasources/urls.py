@@ -23,6 +23,16 @@ urlpatterns = [
         name="datasource-purge",
     ),
     path(
+        "datasources/<uuid:pk>/signature-key/",
+        views.SignatureKeyView.as_view(),
+        name="datasource-signature-key",
+    ),
+    path(
+        "datasources/<uuid:pk>/inbound-url/",
+        views.InboundRotateView.as_view(),
+        name="datasource-inbound-rotate",
+    ),
+    path(
         "datasources/<uuid:pk>/connect/",
         views.OAuthConnectView.as_view(),
         name="datasource-connect",

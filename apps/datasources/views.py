@@ -12,22 +12,25 @@ from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_variables
 from django.views.generic import DetailView, ListView
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from apps.core.public import absolute_url
 from apps.datasources.connection_test import connection_test
 from apps.datasources.connections import token_state_get
+from apps.datasources.event_settings import EventsInput, new_signature_key
 from apps.datasources.forms import ConfigureForm, CreateForm
 from apps.datasources.inputs import datasource_input
 from apps.datasources.models import AuditAction, DataSource, TokenState
 from apps.datasources.oauth import OAuthFlowError, oauth_begin, oauth_complete
 from apps.datasources.panels import detail_panels
-from apps.datasources.representation import secrets_set
+from apps.datasources.representation import event_secrets_set, secrets_set
 from apps.datasources.services import (
     audit_record,
     datasource_create,
     datasource_delete,
+    datasource_inbound_rotate,
     datasource_preview,
     datasource_purge_cache,
     datasource_record_test,
@@ -148,6 +151,7 @@ class DataSourceConfigureView(TenantRequiredMixin, TenantScopedQuerysetMixin, Vi
                 "headers": form.headers_typed(),
                 "callback_url": absolute_url(reverse("oauth-callback"), request),
                 "connected": TokenState.objects.filter(datasource=ds).exists(),
+                "event_secrets_set": event_secrets_set(ds),
             },
             status=status,
         )
@@ -189,8 +193,12 @@ class DataSourceTestView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
             form = ConfigureForm(request.POST, datasource=ds)
             if not form.is_valid():
                 return self._invalid(form)
+            data = form.to_data()
+            # The connection test does not involve the events settings; a problem with them is
+            # reported when the page is saved, not here.
+            data.pop("events", None)
             try:
-                changes = datasource_input(form.to_data(), auth_mode=ds.auth_mode, partial=True)
+                changes = datasource_input(data, auth_mode=ds.auth_mode, partial=True)
                 target, tokens_usable = datasource_preview(datasource=ds, **changes)
             except (ValidationError, DRFValidationError) as exc:
                 form.add_errors(exc)
@@ -241,6 +249,63 @@ class DataSourcePurgeView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
         purged = datasource_purge_cache(datasource=ds, actor=request.user)
         messages.success(request, f"Cache purged: {purged} cached answers removed.")
         return HttpResponseRedirect(_detail_url(ds))
+
+
+@method_decorator(never_cache, name="dispatch")
+class SignatureKeyView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
+    """Generate the key deliveries are signed with. GET says what will happen; the POST stores a
+    new key (audited) and answers with the one page that ever shows it: never in a URL, a
+    redirect, a message or a log line, and never cached."""
+
+    model = DataSource
+    write_required = True
+
+    def get(self, request: HttpRequest, tenant: str, pk: str) -> HttpResponse:
+        ds = get_object_or_404(self.get_queryset(), pk=pk)
+        return render(request, "datasources/signature_key.html", {
+            "title": f"Signature key of {ds.name}", "object": ds,
+            "key_set": "signature_key" in event_secrets_set(ds),
+        })  # fmt: skip
+
+    @method_decorator(sensitive_variables("key"))
+    def post(self, request: HttpRequest, tenant: str, pk: str) -> HttpResponse:
+        ds = get_object_or_404(self.get_queryset(), pk=pk)
+        key = new_signature_key()
+        try:
+            datasource_update(datasource=ds, actor=request.user,
+                              events=EventsInput(secrets={"signature_key": key}))  # fmt: skip
+        except ValidationError as exc:
+            messages.error(request, "No key was generated: " + " ".join(exc.messages))
+            return HttpResponseRedirect(
+                reverse("datasource-configure", args=[tenant, ds.pk]) + "#section-events"
+            )
+        # Cache-Control: no-store (never_cache, above): no cache keeps this page.
+        return render(request, "datasources/signature_key.html", {
+            "title": f"Signature key of {ds.name}", "object": ds, "new_key": key,
+        })  # fmt: skip
+
+
+class InboundRotateView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
+    """A new inbound URL: GET asks for confirmation (the old URL stops working), POST makes it."""
+
+    model = DataSource
+    write_required = True
+
+    def get(self, request: HttpRequest, tenant: str, pk: str) -> HttpResponse:
+        ds = get_object_or_404(self.get_queryset(), pk=pk)
+        return render(request, "datasources/inbound_rotate.html",
+                      {"title": f"New inbound URL for {ds.name}", "object": ds})  # fmt: skip
+
+    def post(self, request: HttpRequest, tenant: str, pk: str) -> HttpResponse:
+        ds = get_object_or_404(self.get_queryset(), pk=pk)
+        datasource_inbound_rotate(datasource=ds, actor=request.user)
+        # The URL is a credential: the message names no URL; the page shows the new one.
+        messages.success(
+            request,
+            "A new inbound URL was made; the old one no longer accepts events. Give the new "
+            "one to whoever sends them.",
+        )
+        return HttpResponseRedirect(_detail_url(ds) + "#events-panel")
 
 
 class OAuthConnectView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):

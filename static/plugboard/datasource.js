@@ -1,5 +1,6 @@
-/* Data source pages: the auth-mode picker, header rows, the refresh recipe toggle and the
-   "Test connection" button. Plain JavaScript; the pages also work, less conveniently, without it. */
+/* Data source pages: the auth-mode picker, header rows, the refresh recipe and polling toggles,
+   the "Test connection" button and the warning before "Generate" leaves unsaved changes. Plain
+   JavaScript; the pages also work, less conveniently, without it. */
 (function () {
   "use strict";
 
@@ -60,6 +61,21 @@
       update();
     });
     update();
+  }
+
+  function setupGenerateKey(form) {
+    // "Generate a new signature key" posts its own small form and leaves this page: what was
+    // typed here is lost, so it asks first when something was.
+    var button = document.getElementById("generate-signature-key");
+    if (!button) return;
+    var dirty = false;
+    form.addEventListener("input", function () { dirty = true; });
+    form.addEventListener("change", function () { dirty = true; });
+    button.addEventListener("click", function (event) {
+      if (dirty && !window.confirm("Your changes on this page are not saved and will be lost. Generate a new signature key anyway?")) {
+        event.preventDefault();
+      }
+    });
   }
 
   function renderResults(result) {
@@ -140,6 +156,7 @@
       setupToggledGroups(form);
       setupHeaders(form);
       setupTest(form, true);
+      setupGenerateKey(form);
     }
     var saved = document.getElementById("saved-test-form");
     if (saved) setupTest(saved, false);
