@@ -75,6 +75,7 @@ class ErrorCode(StrEnum):
     # --- events -------------------------------------------------------------------------------
     INVALID_SIGNATURE = "invalid_signature"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    LENGTH_REQUIRED = "length_required"
     DELIVERY_LOOP = "delivery_loop"
     DELIVERY_OFF = "delivery_off"
     DELIVERY_PENDING = "delivery_pending"

@@ -179,8 +179,9 @@ class EventsSerializer(StrictSerializer):
     inbound_signature_scheme = serializers.ChoiceField(choices=list(SCHEMES), required=False)
     poll = PollSerializer(required=False, allow_null=True)
     inbound_url = serializers.CharField(
-        read_only=True, help_text="POST events here; the URL itself is the credential."
-    )
+        read_only=True, allow_null=True,
+        help_text="POST events here; the URL itself is the credential (null for viewers).",
+    )  # fmt: skip
     secrets_set = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     def validate_callback_url(self, value: str | None) -> str | None:
@@ -277,7 +278,25 @@ def events_merge(
             "id_path": poll.get("id_path") if poll.get("id_path") is not None else "id",
             "updated_path": poll.get("updated_path") or "",
         }
-    return config, stored
+    return events_canonical(config), stored
+
+
+def events_canonical(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` without what a read shows as a default (so that writing back what was read
+    stores nothing new): delivery off, no callback URL, the default scheme, a scheme's own
+    header (the header then follows the scheme)."""
+    canonical = copy.deepcopy(dict(config))
+    if not canonical.get("enabled"):
+        canonical.pop("enabled", None)
+    if not canonical.get("callback_url"):
+        canonical.pop("callback_url", None)
+    if canonical.get("inbound_signature_scheme") in (None, "", DEFAULT_SCHEME):
+        canonical.pop("inbound_signature_scheme", None)
+    if canonical.get("inbound_signature_header") in (None, "", *SCHEME_HEADERS.values()):
+        canonical.pop("inbound_signature_header", None)
+    if not canonical.get("poll"):
+        canonical.pop("poll", None)
+    return canonical
 
 
 def events_validate(config: Mapping[str, Any], stored: Mapping[str, str]) -> None:
@@ -314,7 +333,9 @@ def events_validate(config: Mapping[str, Any], stored: Mapping[str, str]) -> Non
         )
 
 
-def events_read(config: Mapping[str, Any], secret_names: list[str], inbound_url: str) -> dict:
+def events_read(
+    config: Mapping[str, Any], secret_names: list[str], inbound_url: str | None
+) -> dict:
     """The read shape of ``events``."""
     settings = event_settings_of(config, {})
     poll = config.get("poll")

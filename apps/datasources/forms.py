@@ -19,7 +19,7 @@ from apps.datasources.event_settings import (
     SCHEME_HEADERS,
 )
 from apps.datasources.inputs import DEFAULT_TIMEOUT, MAX_TIMEOUT, MIN_TIMEOUT, PING_METHODS
-from apps.datasources.models import DataSource
+from apps.datasources.models import DataSource, event_secrets_unreadable
 from apps.datasources.representation import event_secrets_set, secrets_set
 from apps.outbound.auth import MODES, mode_choices
 from apps.outbound.auth.base import AuthMode, FieldSpec, Kind
@@ -156,11 +156,15 @@ class ConfigureForm(forms.Form):
         for mode in MODES.values():
             mine = stored if mode.name == datasource.auth_mode else set()
             self._add_fields(mode, mode.all_fields(), "", mine)
-        self._add_event_secrets(set(event_secrets_set(datasource)))
+        self._add_event_secrets(
+            set(event_secrets_set(datasource)), unreadable=event_secrets_unreadable(datasource)
+        )
         if not self.is_bound:
             self._set_initial()
 
-    def _add_event_secrets(self, stored: set[str]) -> None:
+    def _add_event_secrets(self, stored: set[str], *, unreadable: bool = False) -> None:
+        """With unreadable stored secrets, each one must be typed again or removed (which of
+        them were set cannot be known), so both offer "Remove"."""
         helps = {
             "signature_key": "Signs deliveries: whsec_ followed by base64. Use “Generate a new "
             "signature key”.",
@@ -168,9 +172,12 @@ class ConfigureForm(forms.Form):
         }
         for name, label in EVENT_SECRETS.items():
             field = f"events__{name}"
+            help_text = helps[name]
+            if unreadable:
+                help_text = "The stored secrets cannot be decrypted: type this again, or remove it."
             self.fields[field] = _secret(label.capitalize(), is_set=name in stored,
-                                         help_text=helps[name])  # fmt: skip
-            if name in stored:
+                                         help_text=help_text)  # fmt: skip
+            if name in stored or unreadable:
                 self.fields[f"{field}__clear"] = forms.BooleanField(
                     label=f"Remove the stored {label}", required=False
                 )

@@ -60,11 +60,18 @@ def inbound_url(datasource: DataSource, request: Any = None) -> str | None:
     return absolute_url(reverse("event-inbound", args=[token]), request)
 
 
+def may_see_inbound_url(request: Any) -> bool:
+    """The inbound URL lets whoever holds it post events: owners, admins and admin keys see it;
+    viewers (read-only members) do not."""
+    membership = getattr(request, "membership", None)
+    return membership is None or membership.can_write
+
+
 def events_representation(datasource: DataSource, request: Any = None) -> dict[str, Any]:
     return events_read(
         datasource.events_config or {},
         event_secrets_set(datasource),
-        inbound_url(datasource, request),
+        inbound_url(datasource, request) if may_see_inbound_url(request) else None,
     )
 
 

@@ -25,7 +25,13 @@ from apps.datasources.auth_settings import (
     auth_validate,
     secret_destinations,
 )
-from apps.datasources.event_settings import EventsInput, events_merge, events_validate
+from apps.datasources.event_settings import SECRET_NAMES as EVENT_SECRET_NAMES
+from apps.datasources.event_settings import (
+    EventsInput,
+    events_canonical,
+    events_merge,
+    events_validate,
+)
 from apps.datasources.inputs import DEFAULT_TIMEOUT
 from apps.datasources.models import (
     AuditAction,
@@ -182,6 +188,21 @@ def _apply_events(
     (unreadable ones are replaced only by a write that sends secrets)."""
     if given is None:
         return None
+    if before.events_unreadable and given.secrets:
+        # What the unreadable secrets held is unknown: a write that replaces them names each
+        # one (a value, or null to clear it), so none is dropped without the writer knowing.
+        missing = [name for name in EVENT_SECRET_NAMES if name not in given.secrets]
+        if missing:
+            raise ValidationError(
+                {
+                    f"events.{name}": ValidationError(
+                        "The stored event secrets cannot be decrypted: send every one of them "
+                        f"again ({', '.join(missing)}; null clears one).",
+                        code=ErrorCode.SECRETS_REQUIRED,
+                    )
+                    for name in missing
+                }
+            )
     config, stored = events_merge(before.events_config, before.event_secrets, given)
     events_validate(config, stored)
     datasource.events_config = config
@@ -238,7 +259,7 @@ def _outcome(
             changed.append(f"auth.{name} (secret)")
     if settings is not None and before.unreadable:
         changed.append("auth (unreadable secrets replaced)")
-    if datasource.events_config != before.events_config:
+    if events_canonical(datasource.events_config) != events_canonical(before.events_config):
         changed.append("events")
     events_after = before.event_secrets if event_secrets is None else event_secrets
     for name in sorted(set(before.event_secrets) | set(events_after)):

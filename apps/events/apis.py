@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.errors import NotFound
-from apps.core.pagination import PageNumberPagination
+from apps.core.pagination import PAGE_PARAMETERS, PageNumberPagination, paginated
 from apps.datasources.models import DataSource
 from apps.events.delivery import redeliver
 from apps.events.models import EventStatus, Source
@@ -56,15 +56,18 @@ def _datasource(request: Request, pk: str) -> DataSource:
 
 
 class DataSourceEventsView(TenantScopedAPIView):
-    """The events of one data source, newest first."""
+    """The events of one data source, newest first: webhooks received at its inbound URL,
+    records found by polling, bulk job notifications and test events, each with its delivery
+    attempts. Bodies are truncated to 10 kB."""
 
     @extend_schema(
         summary="Events of a data source, newest first",
         parameters=[
             OpenApiParameter("status", str, enum=EventStatus.values),
             OpenApiParameter("source", str, enum=Source.values),
+            *PAGE_PARAMETERS,
         ],
-        responses={200: EventSerializer(many=True)},
+        responses={200: paginated(EventSerializer, "PaginatedEventList")},
     )
     def get(self, request: Request, pk: str) -> Response:
         datasource = _datasource(request, pk)
@@ -79,6 +82,10 @@ class DataSourceEventsView(TenantScopedAPIView):
 
 
 class PollNowView(TenantScopedAPIView):
+    """Poll the data source now (its polling settings must be on); answers how many events were
+    recorded. 409 ``polling_off`` or ``poll_in_progress``; upstream failures use the upstream
+    error codes."""
+
     @extend_schema(summary="Poll the data source now", request=None,
                    responses={200: PollAnswerSerializer})  # fmt: skip
     def post(self, request: Request, pk: str) -> Response:
@@ -86,6 +93,8 @@ class PollNowView(TenantScopedAPIView):
 
 
 class EventDetailView(TenantScopedAPIView):
+    """One event of the tenant, with its delivery attempts."""
+
     @extend_schema(summary="One event", responses={200: EventSerializer})
     def get(self, request: Request, pk: str) -> Response:
         event = event_get(tenant=request.tenant, event_id=pk)
@@ -95,6 +104,9 @@ class EventDetailView(TenantScopedAPIView):
 
 
 class RedeliverView(TenantScopedAPIView):
+    """Deliver the event again from the start of the retry schedule (delivery must be on).
+    409 ``delivery_pending`` when it is already waiting, ``delivery_off`` without delivery."""
+
     @extend_schema(summary="Deliver an event again", request=None,
                    responses={202: EventSerializer})  # fmt: skip
     def post(self, request: Request, pk: str) -> Response:

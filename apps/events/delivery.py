@@ -114,7 +114,8 @@ def send_once(event: Event, datasource: DataSource) -> Outcome:
     try:
         config = events_of(datasource)
     except SecretsUnreadable as exc:
-        return Outcome(ok=False, error=exc.message)
+        # Retried on the schedule: an operator who restores the key loses no event.
+        return Outcome(ok=False, error=exc.message, retry=True)
     if not config.delivers:
         return Outcome(ok=False, error=DeliveryOff.message)
     body = bytes(event.body)
@@ -182,11 +183,19 @@ def deliver(event_id: Any) -> Outcome | None:
         return None
     datasource = event.datasource
     at = timezone.now()
-    outcome = send_once(event, datasource)
+    try:
+        outcome = send_once(event, datasource)
+    except Exception as exc:  # whatever went wrong is an attempt, never a held lease
+        logger.exception("event %s: the delivery attempt failed unexpectedly", event.pk)
+        outcome = Outcome(ok=False, error=f"Unexpected error ({type(exc).__name__}).", retry=True)
     delay = next_delay(outcome, event.retries_used)
     _record(event, outcome, at, delay)
-    if delay is not None and delay <= COUNTDOWN_LIMIT:
-        enqueue_delivery(event.pk, countdown=delay)
+    if (
+        delay is not None
+        and delay <= COUNTDOWN_LIMIT
+        and not enqueue_delivery(event.pk, countdown=delay)
+    ):
+        Event.objects.filter(pk=event.pk, status=EventStatus.PENDING).update(queued_for=None)
     logger.info(
         "event %s attempt %s: %s", event.pk, event.attempts, "delivered" if outcome.ok
         else f"{outcome.error}" + (f"; retry in {delay:g} s" if delay is not None else ""),
@@ -247,9 +256,14 @@ def redeliver(event: Event) -> Event:
     )
     if not updated:
         raise DeliveryPending()
-    transaction.on_commit(lambda: enqueue_delivery(event.pk))
+    transaction.on_commit(lambda: _enqueue_now(event.pk))
     event.refresh_from_db()
     return event
+
+
+def _enqueue_now(event_id: Any) -> None:
+    if not enqueue_delivery(event_id):  # the next sweep sends it
+        Event.objects.filter(pk=event_id, status=EventStatus.PENDING).update(queued_for=None)
 
 
 def sweep(now: datetime | None = None, batch: int = 1000) -> int:

@@ -87,6 +87,24 @@ def signature_valid(settings: EventSettings, headers: Mapping[str, str], body: b
     return hmac.compare_digest(expected.encode(), given.lower().encode("utf-8", "replace"))
 
 
+# Headers senders use to name one delivery, sent again unchanged when they retry it.
+DELIVERY_ID_HEADERS = (
+    "webhook-id",  # Standard Webhooks, Svix
+    "X-GitHub-Delivery",
+    "X-Atlassian-Webhook-Identifier",  # Jira, Confluence
+    "X-Shopify-Webhook-Id",
+)
+
+
+def delivery_id(headers: Mapping[str, str]) -> str | None:
+    """The sender's id of this delivery (its retries carry the same), as a dedup key."""
+    for name in DELIVERY_ID_HEADERS:
+        value = (headers.get(name) or "").strip()
+        if value:
+            return f"{name.lower()}:{value}"[:200]
+    return None
+
+
 def _is_own_delivery(webhook_id: str) -> bool:
     try:
         event_id = uuid.UUID(webhook_id)
@@ -113,6 +131,7 @@ def inbound_record(
     webhook_id = (headers.get("webhook-id") or "").strip()
     if webhook_id and _is_own_delivery(webhook_id):
         raise DeliveryLoop()
+    dedup_key = delivery_id(headers)
     # The cache goes first, so that whoever receives the delivery and asks for options gets
     # fresh ones. A cache that cannot be reached loses no event: it is logged.
     try:
@@ -124,5 +143,5 @@ def inbound_record(
         source=Source.WEBHOOK,
         body=body,
         content_type=content_type,
-        dedup_key=f"webhook-id:{webhook_id}" if webhook_id else None,
+        dedup_key=dedup_key,
     )

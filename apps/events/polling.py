@@ -41,7 +41,8 @@ logger = logging.getLogger("plugboard.events")
 LEASE = timedelta(minutes=5)
 # Digests of records at the watermark kept for the next poll (more are rare: same instant).
 MAX_BOUNDARY = 1000
-MAX_RECORDS = 10_000
+MAX_RECORDS = 10_000  # events recorded per poll; the rest wait for the next one
+FUTURE_SKEW = timedelta(minutes=5)
 
 
 class PollingOff(ApplicationError):
@@ -128,7 +129,7 @@ def _records(document: Any, poll: PollSettings) -> tuple[list[Seen], int]:
             f"The answer has no list at {poll.results_path or 'its top level'}."
         )
     seen, skipped = [], 0
-    for record in items[:MAX_RECORDS]:
+    for record in items:  # the answer's own cap (10 MB) bounds how many there are
         record_id = get_path(record, poll.id_path)
         updated = get_path(record, poll.updated_path)
         at = moment(updated)
@@ -167,7 +168,7 @@ def poll_now(datasource: DataSource) -> int:
     if state is None:
         raise PollInProgress()
     try:
-        recorded, skipped = _poll(datasource, poll, state, now)
+        recorded, notes = _poll(datasource, poll, state, now)
     except OutboundError as exc:
         PollState.objects.filter(pk=datasource.pk).update(
             lease_until=None, queued_for=None, last_polled_at=now, last_recorded=0,
@@ -177,54 +178,84 @@ def poll_now(datasource: DataSource) -> int:
     except BaseException:
         PollState.objects.filter(pk=datasource.pk).update(lease_until=None)
         raise
-    note = f"{skipped} records had no id or no readable updated value." if skipped else ""
     PollState.objects.filter(pk=datasource.pk).update(
         lease_until=None, queued_for=None, last_polled_at=now, last_recorded=recorded,
-        last_error=note, next_poll_at=next_time(poll, now),
+        last_error=" ".join(notes)[:500], next_poll_at=next_time(poll, now),
     )  # fmt: skip
     return recorded
 
 
 def _poll(
     datasource: DataSource, poll: PollSettings, state: PollState, now: datetime
-) -> tuple[int, int]:
+) -> tuple[int, list[str]]:
     first = not state.watermark
     since = state.watermark or iso(now)
     path = poll.path.replace(SINCE, quote(since, safe=""))
     response = datasource_request(datasource, path=path).raise_for_status()
     seen, skipped = _records(response.json(), poll)
+    notes = [f"{skipped} records had no id or no readable updated value."] if skipped else []
     mark = moment(state.watermark) if state.watermark else None
-    boundary = set(state.boundary or [])
+    # The watermark never moves past this: one record dated in the future must not make every
+    # later poll ask for nothing. (Such a record is still recorded, once.)
+    limit = now + FUTURE_SKEW
     if first or mark is None:
-        fresh: list[Seen] = []
-    else:
-        fresh = [s for s in seen if s.at > mark or (s.at == mark and s.digest not in boundary)]
-        done = already_recorded(datasource, [f"poll:{s.digest}" for s in fresh])
-        fresh = [s for s in fresh if f"poll:{s.digest}" not in done]
-    recorded = 0
-    if fresh:
+        _move_watermark(datasource, seen, limit, fallback=since)
+        return 0, notes
+    boundary = set(state.boundary or [])
+    fresh = [s for s in seen if s.at > mark or (s.at == mark and s.digest not in boundary)]
+    done = already_recorded(datasource, [f"poll:{s.digest}" for s in fresh])
+    fresh = sorted((s for s in fresh if f"poll:{s.digest}" not in done), key=lambda s: s.at)
+    taken, waiting = fresh[:MAX_RECORDS], fresh[MAX_RECORDS:]
+    if waiting:
+        # Oldest first, and the watermark only as far as what was recorded: the next poll
+        # picks up the rest.
+        notes.append(f"{len(waiting)} more changes wait for the next poll (at most "
+                     f"{MAX_RECORDS:,} are recorded per poll).")  # fmt: skip
+    if taken:
         try:
             datasource_cache_invalidate(datasource_id=datasource.pk, tenant_id=datasource.tenant_id)
         except StampUnavailable:
             logger.warning("poll of %s: the cache could not be purged", datasource.pk)
-    for item in sorted(fresh, key=lambda s: s.at):
+    recorded = 0
+    for item in taken:
         body = json.dumps(item.record, separators=(",", ":"), ensure_ascii=False).encode()
         result = event_record(datasource=datasource, source=Source.POLL, body=body,
                               content_type="application/json", dedup_key=f"poll:{item.digest}")  # fmt: skip
         recorded += result.created
-    latest = max(seen, key=lambda s: s.at, default=None)
+    untaken = {s.digest for s in waiting}
+    candidates = [s for s in seen if s.digest not in untaken]
+    if waiting:
+        candidates = [s for s in candidates if s.at <= taken[-1].at]
+    _move_watermark(datasource, candidates, limit, fallback=state.watermark, mark=mark,
+                    boundary=boundary)  # fmt: skip
+    return recorded, notes
+
+
+def _move_watermark(
+    datasource: DataSource,
+    seen: list[Seen],
+    limit: datetime,
+    *,
+    fallback: str,
+    mark: datetime | None = None,
+    boundary: set[str] | None = None,
+) -> None:
+    """The watermark becomes the latest updated value of ``seen`` up to ``limit`` (as the API
+    wrote it), with the records at exactly that time remembered; it never moves back."""
+    usable = [s for s in seen if s.at <= limit]
+    latest = max(usable, key=lambda s: s.at, default=None)
+    boundary = set(boundary or ())
     if latest is not None and (mark is None or latest.at > mark):
         watermark = watermark_text(latest.updated, latest.at)
-        boundary = {s.digest for s in seen if s.at == latest.at}
+        boundary = {s.digest for s in usable if s.at == latest.at}
     elif mark is None:
-        watermark, boundary = since, set()
+        watermark, boundary = fallback, set()
     else:
-        watermark = state.watermark
-        boundary |= {s.digest for s in seen if s.at == mark}
+        watermark = fallback
+        boundary |= {s.digest for s in usable if s.at == mark}
     PollState.objects.filter(pk=datasource.pk).update(
         watermark=watermark[:100], boundary=sorted(boundary)[:MAX_BOUNDARY]
     )
-    return recorded, skipped
 
 
 def poll_due(datasource_id: Any) -> int | None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from apps.events import delivery, polling
@@ -42,21 +43,33 @@ def purge_old_events() -> dict[str, int]:
     return events_purge()
 
 
+def old_event_ids(cutoff, batch: int) -> list:
+    return list(
+        Event.objects.filter(received_at__lt=cutoff)
+        .exclude(status=EventStatus.PENDING)
+        .values_list("pk", flat=True)[:batch]
+    )
+
+
 def events_purge(now=None, batch: int = PURGE_BATCH) -> dict[str, int]:
     """Delete events (with their attempts) and attempts older than EVENTS_RETENTION_DAYS, in
-    batches; an event still waiting for delivery is kept until it is done."""
+    batches; an event waiting for delivery is kept until it is done."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.EVENTS_RETENTION_DAYS)
     counts = {"events": 0, "attempts": 0}
-    while True:
-        ids = list(
-            Event.objects.filter(received_at__lt=cutoff)
-            .exclude(status=EventStatus.PENDING)
-            .values_list("pk", flat=True)[:batch]
-        )
-        if not ids:
-            break
-        counts["attempts"] += DeliveryAttempt.objects.filter(event_id__in=ids).delete()[0]
-        counts["events"] += Event.objects.filter(pk__in=ids).delete()[1].get("events.Event", 0)
+    while ids := old_event_ids(cutoff, batch):
+        with transaction.atomic():
+            # Locked and checked again: an event redelivered since it was selected stays.
+            doomed = (
+                Event.objects.select_for_update()
+                .filter(pk__in=ids)
+                .exclude(status=EventStatus.PENDING)
+            )
+            _, deleted = Event.objects.filter(pk__in=list(doomed.values_list("pk", flat=True))
+                                              ).delete()  # fmt: skip
+        counts["events"] += deleted.get("events.Event", 0)
+        counts["attempts"] += deleted.get("events.DeliveryAttempt", 0)
+        if not deleted.get("events.Event"):
+            break  # all of this batch became pending meanwhile; the next run takes the rest
     while True:
         ids = list(
             DeliveryAttempt.objects.filter(at__lt=cutoff).values_list("pk", flat=True)[:batch]

@@ -30,6 +30,12 @@ def _echo(value: str) -> HttpResponse:
     return response
 
 
+class LengthRequired(ApplicationError):
+    code = ErrorCode.LENGTH_REQUIRED
+    status = 411
+    message = "This server needs a Content-Length: send the body with one, not chunked."
+
+
 def _body(request: HttpRequest, length: int) -> bytes | None:
     """The request body, or None past the limit. A chunked body (no Content-Length) is read
     from the server's decoded stream, at most one byte past the limit."""
@@ -37,8 +43,10 @@ def _body(request: HttpRequest, length: int) -> bytes | None:
     if length or not chunked:
         return request.body
     stream = request.META.get("wsgi.input")
-    if stream is None:
-        return b""
+    if stream is None or not request.META.get("wsgi.input_terminated"):
+        # A server that does not decode chunked bodies (Django's development server) would
+        # give nothing or the raw chunks: the sender is asked for a length instead.
+        raise LengthRequired()
     chunks, total = [], 0
     while total <= MAX_BODY:
         chunk = stream.read(min(64 * 1024, MAX_BODY + 1 - total))
@@ -74,7 +82,10 @@ def inbound(request: HttpRequest, token: str) -> HttpResponse:
         length = 0
     if length > MAX_BODY:
         return _error(PayloadTooLarge())
-    body = _body(request, length)
+    try:
+        body = _body(request, length)
+    except LengthRequired as exc:
+        return _error(exc)
     if body is None:
         return _error(PayloadTooLarge())
     if "validationToken" in request.GET and not body:

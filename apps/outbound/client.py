@@ -150,19 +150,31 @@ def _charset(content_type: str) -> str:
     return "utf-8"
 
 
+def header_int(value: str | None, max_digits: int = 18) -> int | None:
+    """A header's non-negative integer (``Content-Length``, ``Retry-After``), or None when it is
+    not plain ASCII digits of a sane length (``str.isdigit`` also takes "²", and ``int`` refuses
+    thousands of digits)."""
+    value = (value or "").strip()
+    if not value or len(value) > max_digits or not (value.isascii() and value.isdigit()):
+        return None
+    return int(value)
+
+
 def parse_retry_after(value: str | None) -> int | None:
-    if not value:
+    """Seconds to wait: delta-seconds or an HTTP date; None when unreadable."""
+    if not value or len(value) > 100:
         return None
     value = value.strip()
-    if value.isdigit():
-        return int(value)
+    seconds = header_int(value, max_digits=9)
+    if seconds is not None or (value.isascii() and value.isdigit()):
+        return seconds
     from email.utils import parsedate_to_datetime
 
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        return max(int(when.timestamp() - time.time()), 0)
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
-    return max(int(when.timestamp() - time.time()), 0)
 
 
 def add_query(url: str, params: Iterable[tuple[str, str]]) -> str:
@@ -222,11 +234,11 @@ def _map_transport_error(
 
 
 def _read_capped(response: requests.Response, max_bytes: int, where: str) -> bytes:
-    declared = response.headers.get("Content-Length")
+    declared = header_int(response.headers.get("Content-Length"))
     encoded = response.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
-    if declared and declared.isdigit() and int(declared) > max_bytes and not encoded:
+    if declared is not None and declared > max_bytes and not encoded:
         raise ResponseTooLarge(
-            f"{where} answered with {int(declared):,} bytes; the limit is {max_bytes:,}.",
+            f"{where} answered with {declared:,} bytes; the limit is {max_bytes:,}.",
             details={"limit_bytes": max_bytes, "reason": "too_large"},
         )
     chunks: list[bytes] = []
@@ -522,8 +534,7 @@ class Stream:
     def declared_length(self) -> int | None:
         """The body's length as announced (None when unknown, or encoded: decoded it differs)."""
         encoded = self.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
-        declared = self.headers.get("Content-Length", "")
-        return int(declared) if declared.isdigit() and not encoded else None
+        return None if encoded else header_int(self.headers.get("Content-Length"))
 
     def prefetch(self, limit: int) -> bytes:
         """Read up to about ``limit`` bytes now (kept for ``chunks``); the bytes read so far."""

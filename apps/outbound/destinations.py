@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 
 from apps.core.codes import ErrorCode
 from apps.outbound.errors import InvalidDestination
-from apps.outbound.policy import address_allowed, ip_literal, parse_target
+from apps.outbound.policy import address_allowed, ip_literal, legacy_ipv4, parse_target
 
 
 def validate_https_url(url: str, field: str | None = None) -> str:
@@ -29,7 +29,7 @@ def validate_destination(url: str) -> str:
     address literal of a refused network. (Names are resolved and checked on every call.)"""
     validate_https_url(url)
     target = parse_target(url)
-    literal = ip_literal(target.host)
+    literal = ip_literal(target.host) or legacy_ipv4(target.host)
     if literal is not None and not address_allowed(literal):
         raise ValidationError(
             "This address is not allowed: private, loopback, link-local and other internal "

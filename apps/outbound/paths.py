@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 _MISSING = object()
+_INDEX = re.compile(r"-?[0-9]{1,9}")
 
 
 def get_path(document: Any, path: str, default: Any = None) -> Any:
@@ -15,9 +17,7 @@ def get_path(document: Any, path: str, default: Any = None) -> Any:
     for part in path.split("."):
         if isinstance(current, dict):
             current = current.get(part, _MISSING)
-        elif isinstance(current, list) and (
-            part.isdigit() or (part.startswith("-") and part[1:].isdigit())
-        ):
+        elif isinstance(current, list) and _INDEX.fullmatch(part):
             index = int(part)
             current = current[index] if -len(current) <= index < len(current) else _MISSING
         else:

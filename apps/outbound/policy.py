@@ -201,6 +201,20 @@ def ip_literal(host: str) -> IPAddress | None:
         return None
 
 
+_LEGACY_IPV4 = re.compile(r"(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}", re.IGNORECASE)
+
+
+def legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
+    """The address a host written in an old IPv4 form stands for (``127.1``, ``2130706433``,
+    ``0x7f000001``, ``0``): resolvers still read these as addresses."""
+    if not _LEGACY_IPV4.fullmatch(host):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
 def resolve(host: str, port: int, *, timeout: float) -> list[IPAddress]:
     """All addresses of ``host``, resolved once, within ``timeout`` seconds."""
     literal = ip_literal(host)
@@ -229,10 +243,10 @@ def check_target(target: Target, *, timeout: float) -> tuple[Pin, list[IPAddress
     networks = allowed_networks()
     refused = [ip for ip in addresses if not address_allowed(ip, networks)]
     if refused:
-        shown = ", ".join(str(ip) for ip in refused[:3])
+        # The address itself is not said: tenants must not map internal names through it.
         raise DestinationBlocked(
-            f"{target.host} resolves to an address that is not allowed ({shown}): "
-            "private, loopback, link-local and other internal addresses are refused.",
+            f"{target.host} resolves to an address that is not allowed: private, loopback, "
+            "link-local and other internal addresses are refused.",
             details={"host": target.host},
         )
     # Prefer IPv4 when both are offered: IPv6 is often unroutable on servers.

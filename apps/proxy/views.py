@@ -18,6 +18,7 @@ from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError, Forbidden, NotFound
 from apps.core.memo import StampedMemo
 from apps.datasources.models import DataSource
+from apps.outbound.client import header_int
 from apps.proxy.paths import raw_request_path
 from apps.proxy.service import METHODS, ProxyAnswer, proxy_forward, request_body
 from apps.proxy.stats import stats_for
@@ -97,7 +98,7 @@ def _client_body(request: HttpRequest) -> Any:
         return request_body(meta["wsgi.input"], length=None)
     if getattr(request, "_read_started", False):  # the CSRF check read a form body already
         return request_body(io.BytesIO(request.body), length=len(request.body))
-    return request_body(request, length=int(announced) if announced.isdigit() else 0)
+    return request_body(request, length=header_int(announced) or 0)
 
 
 def forward(request: HttpRequest, datasource: DataSource, slug: str) -> HttpResponseBase:

@@ -210,7 +210,7 @@ EVENTS_RETRY_SCHEDULE = env.list(
 )
 EVENTS_RETENTION_DAYS = env.int("EVENTS_RETENTION_DAYS", default=30)
 # One delivery attempt's whole deadline (at most 30 s).
-EVENTS_DELIVERY_TIMEOUT = min(env.float("EVENTS_DELIVERY_TIMEOUT", default=30.0), 30.0)
+EVENTS_DELIVERY_TIMEOUT = min(max(env.float("EVENTS_DELIVERY_TIMEOUT", default=30.0), 1.0), 30.0)
 # How often the sweep re-enqueues deliveries no task holds, and how late a queued delivery may
 # be before the sweep presumes its task lost (a killed worker, a restarted broker).
 EVENTS_SWEEP_SECONDS = env.float("EVENTS_SWEEP_SECONDS", default=30.0)

@@ -300,3 +300,13 @@ def test_a_test_event_needs_delivery_on(acme):
 
     with pytest.raises(DeliveryOff):
         send_test_event(datasource=DataSourceFactory(tenant=acme.tenant), sent_by="alice")
+
+
+def test_unreadable_secrets_are_an_attempt_that_is_retried(delivering_source, settings):
+    datasource = delivering_source()
+    event = record(datasource)
+    settings.FIELD_ENCRYPTION_KEYS = ["Hk3d0J0l8xZyHBn7SBrgJy1mYxH3rEw3hM0xw8hgC6Q="]
+    deliver(event.pk)
+    event.refresh_from_db()
+    assert event.status == EventStatus.PENDING and event.attempts == 1
+    assert "cannot be decrypted" in DeliveryAttempt.objects.get(event=event).error

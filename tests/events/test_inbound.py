@@ -273,3 +273,25 @@ def test_a_content_type_that_cannot_be_sent_again_is_stored_as_octet_stream(sour
     event = event_record(datasource=source, source="webhook", body=b"x",
                          content_type="text/plain\x01; x=1").event  # fmt: skip
     assert event.content_type == "application/octet-stream"
+
+
+def test_a_chunked_body_on_a_server_that_does_not_decode_it_is_411(source, rf):
+    from apps.events.views import inbound
+
+    source.refresh_from_db()
+    request = rf.post("/x", data=b"", content_type="application/json",
+                      HTTP_TRANSFER_ENCODING="chunked")  # fmt: skip
+    request.META.pop("CONTENT_LENGTH", None)
+    response = inbound(request, source.inbound_token)
+    assert response.status_code == 411
+    assert not Event.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "header", ["webhook-id", "X-GitHub-Delivery", "X-Atlassian-Webhook-Identifier"]
+)
+def test_a_senders_retry_of_one_delivery_is_recorded_once(client, source, header):
+    headers = {header.replace("-", "_"): "72d3162e-cc78-11e3-81ab-4c9367dc0958"}
+    assert post(client, source, **headers).status_code == 202
+    assert post(client, source, **headers).status_code == 200
+    assert Event.objects.count() == 1

@@ -675,3 +675,24 @@ def test_the_log_of_an_unknown_data_source_is_404(owner):
     missing = "00000000-0000-0000-0000-000000000000"
     assert owner.get(f"/t/acme/datasources/{missing}/events/").status_code == 404
     assert DataSource.objects.count() == 0
+
+
+def test_unreadable_event_secrets_are_typed_again_or_removed_on_the_page(owner, configured,
+                                                                         settings):  # fmt: skip
+    from apps.datasources.event_settings import new_signature_key
+
+    settings.FIELD_ENCRYPTION_KEYS = ["Hk3d0J0l8xZyHBn7SBrgJy1mYxH3rEw3hM0xw8hgC6Q="]
+    page = page_of(owner.get(configure_url(configured)))
+    assert page.count("The stored secrets cannot be decrypted: type this again") == 2
+    new_key = new_signature_key()
+    # The signing key alone is not enough: what the inbound secret was cannot be known.
+    # (The auth password could not be decrypted either: it is typed again too.)
+    response = owner.post(configure_url(configured), submitted(page, basic__password="connect",
+                          events__signature_key=new_key))  # fmt: skip
+    assert response.status_code == 400
+    assert "send every one of them again" in page_of(response)
+    data = submitted(page, basic__password="connect", events__signature_key=new_key,
+                     events__inbound_secret__clear="on")  # fmt: skip
+    assert owner.post(configure_url(configured), data).status_code == 302
+    configured.refresh_from_db()
+    assert configured.event_secrets == {"signature_key": new_key}

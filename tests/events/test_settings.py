@@ -104,6 +104,11 @@ def test_an_unpadded_key_is_accepted(acme):
         ("https://169.254.169.254/latest/meta-data", "destination_blocked"),
         ("https://[::ffff:10.0.0.1]/hooks", "destination_blocked"),
         ("https://user:pw@app.example.com/hooks", "destination_blocked"),
+        ("https://127.1/hooks", "destination_blocked"),
+        ("https://2130706433/hooks", "destination_blocked"),
+        ("https://0x7f000001/hooks", "destination_blocked"),
+        ("https://0/hooks", "destination_blocked"),
+        ("https://10.1/hooks", "destination_blocked"),
     ],
 )
 def test_the_callback_url_obeys_the_outbound_policy(acme, url, code):
@@ -190,3 +195,11 @@ def test_a_data_source_made_elsewhere_has_an_inbound_url_too(acme):
     datasource = DataSourceFactory(tenant=acme.tenant)
     read = acme.api().get(f"/api/v1/datasources/{datasource.pk}/").json()
     assert "/api/v1/inbound/" in read["events"]["inbound_url"]
+
+
+def test_viewers_do_not_read_the_inbound_url(acme, victor, api_session):
+    datasource = DataSourceFactory(tenant=acme.tenant)
+    read = api_session(victor, "acme").get(f"/api/v1/datasources/{datasource.pk}/").json()
+    assert read["events"]["inbound_url"] is None
+    owner = api_session(acme.owner, "acme").get(f"/api/v1/datasources/{datasource.pk}/").json()
+    assert "/api/v1/inbound/" in owner["events"]["inbound_url"]
