@@ -2,7 +2,7 @@
 
 import sys
 
-from bench import options, outbound, proxy
+from bench import events, options, outbound, proxy
 
 
 def main() -> int:
@@ -11,6 +11,8 @@ def main() -> int:
     options.main()
     print()
     proxy.main()
+    print()
+    events.main()
     return 0
 
 

@@ -153,18 +153,24 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / ticks
 
 
-def wrk(url: str, headers: dict[str, str], server_pids: list[int]) -> dict[str, float]:
-    """Load ``url``; besides wrk's figures, the server CPU spent per request (the web
-    processes and Redis), which a busy shared machine disturbs far less than throughput."""
+def wrk(
+    url: str, headers: dict[str, str], server_pids: list[int], script: str | None = None
+) -> dict[str, float]:
+    """Load ``url`` (with wrk's Lua ``script`` when given, e.g. to POST a body); besides wrk's
+    figures, the server CPU spent per request (the web processes and Redis), which a busy
+    shared machine disturbs far less than throughput."""
     args = ["wrk", "-t2", "-c16", f"-d{WRK_SECONDS}s", "--latency", url]
     for name, value in headers.items():
         args += ["-H", f"{name}: {value}"]
+    if script:
+        args += ["-s", script]
     before = cpu_seconds(server_pids)
     output = subprocess.run(args, capture_output=True, text=True, check=True).stdout
     used = cpu_seconds(server_pids) - before
     figures = parse_wrk(output)
     requests_done = float(re.search(r"(\d+) requests in", output).group(1))
     figures["cpu_ms"] = used * 1000 / requests_done
+    figures["requests"] = requests_done
     return figures
 
 

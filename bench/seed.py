@@ -1,4 +1,5 @@
-"""Create the bench tenant, key, data source and items; print what the bench needs as JSON."""
+"""Create the bench tenant, key, data source and items (or, with ``--events``, what the events
+bench needs); print what the bench needs as JSON."""
 
 import json
 import os
@@ -34,7 +35,45 @@ def seed(upstream: str) -> dict:
     return {"key": key, "datasource": str(source.pk), "slug": source.slug}
 
 
+INSERT_TABLE = "bench_insert"
+
+
+def seed_events(upstream: str) -> dict:
+    """The events bench's tenant and data sources (through the services, as the API would
+    create them): one that records only, one that delivers to the upstream's webhook receiver
+    ``/_test/hooks/bench`` (measured while no worker runs), and one alike for the delivery
+    runs. Also the bare view's table: one row per request, an id like an event's and the body."""
+    from django.db import connection
+
+    from apps.datasources.event_settings import new_signature_key
+    from apps.datasources.inputs import datasource_input
+    from apps.datasources.services import datasource_create
+    from apps.tenants.services import tenant_create
+
+    tenant = tenant_create(slug="bench-events", name="Bench events")
+    made = {}
+    for name, delivers in (("recording", False), ("delivering", True), ("delivered", True)):
+        events = {"enabled": True, "callback_url": f"{upstream}/_test/hooks/bench",
+                  "signature_key": new_signature_key()} if delivers else {}  # fmt: skip
+        source = datasource_create(
+            tenant=tenant,
+            actor=None,
+            **datasource_input({"name": name, "base_url": upstream, "events": events}),
+        )
+        made[name] = {"id": str(source.pk), "token": source.inbound_token}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TABLE IF NOT EXISTS {INSERT_TABLE} (id uuid PRIMARY KEY, "
+            "received_at timestamptz NOT NULL DEFAULT now(), content_type varchar(200) NOT NULL, "
+            "body bytea NOT NULL)"
+        )
+    return made
+
+
 if __name__ == "__main__":
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     django.setup()
-    print(json.dumps(seed(sys.argv[1])))
+    if sys.argv[1] == "--events":
+        print(json.dumps(seed_events(sys.argv[2])))
+    else:
+        print(json.dumps(seed(sys.argv[1])))

@@ -1,12 +1,17 @@
 """Everything of the product, plus the floors it is held to: /bench/bare (the options
-endpoint's) and /bench/naive/<path> (the proxy's)."""
+endpoint's), /bench/naive/<path> (the proxy's) and /bench/insert (the inbound endpoint's)."""
 
 import os
+import uuid
 
 import requests
-from django.http import HttpResponse
+from django.db import connection
+from django.http import HttpResponse, JsonResponse
 from django.urls import include, path
+from django.views.decorators.csrf import csrf_exempt
 from django_redis import get_redis_connection
+
+from bench.seed import INSERT_TABLE
 
 BARE_KEY = "bench:bare"
 
@@ -41,8 +46,23 @@ def naive(request, path):
     )
 
 
+@csrf_exempt
+def insert(request):
+    """What recording a webhook written the obvious way does: one INSERT of the body (in the
+    bench's own table, id and content type beside it), answered like the inbound endpoint. No
+    token, no cache purge, no queue."""
+    row_id = uuid.uuid4()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {INSERT_TABLE} (id, content_type, body) VALUES (%s, %s, %s)",  # noqa: S608
+            [row_id, request.META.get("CONTENT_TYPE", ""), request.body],
+        )
+    return JsonResponse({"id": str(row_id), "status": "recorded"}, status=202)
+
+
 urlpatterns = [
     path("bench/bare", bare),
+    path("bench/insert", insert),
     path("bench/naive/<path:path>", naive),
     path("", include("config.urls")),
 ]

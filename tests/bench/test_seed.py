@@ -1,8 +1,13 @@
 """The benchmarks are not run by the suite; what they set up is, so that they cannot rot."""
 
+from django.db import connection
+
+from apps.datasources.event_settings import events_of
 from apps.datasources.models import DataSource
+from apps.events.inbound import datasource_for_token
 from apps.items.models import ConnectedItem
-from bench.seed import seed
+from bench.seed import INSERT_TABLE, seed, seed_events
+from tests.support.servers import ALLOWED_NETWORKS
 
 
 def test_the_bench_seed_creates_its_tenant_key_data_source_and_items(db):
@@ -15,3 +20,26 @@ def test_the_bench_seed_creates_its_tenant_key_data_source_and_items(db):
         "varying",
         "cold",
     }
+
+
+def test_the_events_bench_seed_creates_its_data_sources_and_the_bare_views_table(db, settings):
+    settings.OUTBOUND_ALLOWED_NETWORKS = list(ALLOWED_NETWORKS)  # the callback is on 127.0.0.2
+
+    made = seed_events("https://127.0.0.2:9")
+
+    found = {name: datasource_for_token(made[name]["token"]) for name in made}
+    assert {name: str(source.pk) for name, source in found.items()} == {
+        name: made[name]["id"] for name in made
+    }
+    assert {name: events_of(source).delivers for name, source in found.items()} == {
+        "recording": False,
+        "delivering": True,
+        "delivered": True,
+    }
+    assert events_of(found["delivered"]).callback_url == "https://127.0.0.2:9/_test/hooks/bench"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {INSERT_TABLE} (id, content_type, body) "  # noqa: S608 - a constant
+            "VALUES (gen_random_uuid(), 'application/json', %s)",
+            [b"{}"],
+        )
