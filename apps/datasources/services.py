@@ -13,7 +13,6 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -403,7 +402,6 @@ def datasource_purge_cache(*, datasource: DataSource, actor: Any) -> int:
     purged = datasource_cache_invalidate(
         datasource_id=datasource.pk, tenant_id=datasource.tenant_id
     )
-    datasource.refresh_from_db(fields=["cache_version"])
     audit_record(
         datasource=datasource, action=AuditAction.CACHE_PURGED, actor=actor,
         summary=f"{purged} cached answers removed",
@@ -411,13 +409,15 @@ def datasource_purge_cache(*, datasource: DataSource, actor: Any) -> int:
     return purged
 
 
-def datasource_cache_invalidate(*, datasource_id: Any, tenant_id: Any) -> int:
-    """Make every cached options answer of a data source unreachable at once and free them
-    (an inbound event says the upstream's data changed); returns how many were removed."""
-    DataSource.objects.filter(pk=datasource_id).update(cache_version=F("cache_version") + 1)
+def datasource_cache_invalidate(*, datasource_id: Any, tenant_id: Any, free: bool = True) -> int:
+    """Make every cached options answer of a data source unreachable at once (an inbound event
+    says the upstream's data changed; an admin purged the cache) and, with ``free``, delete
+    them now; returns how many were deleted. Receivers: apps.items (StampUnavailable when the
+    shared cache cannot be reached)."""
     replies = datasource_changed.send(
-        sender=DataSource, datasource_id=datasource_id, tenant_id=tenant_id, purge=True
-    )
+        sender=DataSource, datasource_id=datasource_id, tenant_id=tenant_id, purge=True,
+        free=free,
+    )  # fmt: skip
     return sum(count for _, count in replies if isinstance(count, int))
 
 

@@ -1,6 +1,7 @@
-"""Sent when what was derived from a data source must go (it was deleted, or its cache purged).
-Receivers (apps.items) return how many cached answers they removed."""
+"""Sent when what was derived from a data source must go (it was deleted, or its cache purged:
+``purge``; ``free``: delete what was cached now rather than let it expire). Receivers
+(apps.items) return how many cached answers they removed."""
 
 from django.dispatch import Signal
 
-datasource_changed = Signal()  # kwargs: datasource_id, tenant_id, purge
+datasource_changed = Signal()  # kwargs: datasource_id, tenant_id, purge, free

@@ -11,8 +11,10 @@ from collections.abc import Mapping
 
 from standardwebhooks.webhooks import Webhook
 
+from apps.core import redis, stamps
 from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError
+from apps.core.memo import StampedMemo
 from apps.core.stamps import StampUnavailable
 from apps.datasources.event_settings import EventSettings
 from apps.datasources.models import DataSource, inbound_token_digest
@@ -56,16 +58,42 @@ class DeliveryLoop(ApplicationError):
     )
 
 
-def datasource_for_token(token: str) -> DataSource | None:
-    """The data source whose inbound URL carries ``token`` (found by its digest: the lookup
-    compares no secret)."""
-    if not 20 <= len(token) <= 100 or not set(token) <= _TOKEN_CHARS:
-        return None
+# Data sources found by their inbound token's digest, remembered under their tenant's stamp
+# (any change to a data source of the tenant, a new inbound URL included, moves it).
+INBOUND: StampedMemo[str, DataSource] = StampedMemo(size=1024, max_age=300)
+
+
+def _read(digest: str) -> DataSource | None:
     return (
-        DataSource.objects.filter(inbound_token_digest=inbound_token_digest(token))
-        .only("id", "tenant_id", "events_config", "event_secrets")
+        DataSource.objects.filter(inbound_token_digest=digest)
+        .only("id", "tenant_id", "name", "events_config", "event_secrets")
         .first()
     )
+
+
+def datasource_for_token(token: str) -> DataSource | None:
+    """The data source whose inbound URL carries ``token``, found by the token's digest (the
+    lookup compares no secret) and remembered while its tenant's stamp holds."""
+    if not 20 <= len(token) <= 100 or not set(token) <= _TOKEN_CHARS:
+        return None
+    digest = inbound_token_digest(token)
+    remembered = INBOUND.recall(digest)
+    if remembered is not None:
+        if remembered.confirm({remembered.stamp: stamps.read(remembered.stamp)}):
+            return remembered.value
+        INBOUND.forget(digest)
+    datasource = _read(digest)
+    if datasource is None or redis.client() is None:
+        return datasource
+    # Its tenant's stamp, then the row once more: a change in between makes what is
+    # remembered look older than it is, never newer.
+    tenant_id = datasource.tenant_id
+    stamp = stamps.tenant_stamp(tenant_id)
+    value = stamps.current(stamp)
+    datasource = _read(digest)
+    if datasource is not None and datasource.tenant_id == tenant_id:
+        INBOUND.remember(digest, datasource, stamp=stamp, stamp_value=value)
+    return datasource
 
 
 def signature_valid(settings: EventSettings, headers: Mapping[str, str], body: bytes) -> bool:
@@ -135,7 +163,9 @@ def inbound_record(
     # The cache goes first, so that whoever receives the delivery and asks for options gets
     # fresh ones. A cache that cannot be reached loses no event: it is logged.
     try:
-        datasource_cache_invalidate(datasource_id=datasource.pk, tenant_id=datasource.tenant_id)
+        datasource_cache_invalidate(
+            datasource_id=datasource.pk, tenant_id=datasource.tenant_id, free=False
+        )
     except StampUnavailable:
         logger.warning("inbound event of %s: the cache could not be purged", datasource.pk)
     return event_record(

@@ -213,7 +213,9 @@ def _poll(
                      f"{MAX_RECORDS:,} are recorded per poll).")  # fmt: skip
     if taken:
         try:
-            datasource_cache_invalidate(datasource_id=datasource.pk, tenant_id=datasource.tenant_id)
+            datasource_cache_invalidate(
+                datasource_id=datasource.pk, tenant_id=datasource.tenant_id, free=False
+            )
         except StampUnavailable:
             logger.warning("poll of %s: the cache could not be purged", datasource.pk)
     recorded = 0

@@ -1,10 +1,10 @@
 """Recording an event: one row, written with its delivery due when delivery is on (the outbox),
-and the delivery task sent once that row is committed."""
+and, once that row is committed, a dispatch asked for (at most one on its way at a time)."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.datasources.event_settings import events_of
 from apps.datasources.models import DataSource
 from apps.events.models import PREVIEW_CHARS, Event, EventStatus
-from apps.events.queueing import enqueue_delivery
+from apps.events.queueing import request_dispatch
 from apps.outbound.errors import SecretsUnreadable
 from apps.outbound.headers import header_value_problem
 
@@ -66,13 +66,15 @@ def event_record(
         preview=preview_of(body),
         dedup_key=dedup_key[:200] if dedup_key else None,
         next_attempt_at=now if due else None,
-        queued_for=now if due else None,
     )
     try:
-        with transaction.atomic():
+        # One INSERT; inside a caller's transaction, in a savepoint of its own, so that a
+        # duplicate does not spoil the caller's work.
+        connection = transaction.get_connection()
+        with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
             event.save(force_insert=True)
-            if due:
-                transaction.on_commit(lambda: _enqueue_first(event.pk))
+        if due:
+            transaction.on_commit(request_dispatch)
     except IntegrityError:
         if dedup_key is None:
             raise
@@ -81,12 +83,6 @@ def event_record(
             raise
         return Recorded(event=earlier, created=False)
     return Recorded(event=event, created=True)
-
-
-def _enqueue_first(event_id: Any) -> None:
-    if not enqueue_delivery(event_id):
-        # Not queued: let the next sweep send it rather than wait for it to look lost.
-        Event.objects.filter(pk=event_id).update(queued_for=None)
 
 
 def already_recorded(datasource: DataSource, keys: list[str]) -> set[str]:

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from apps.events import delivery, polling
 from apps.events.models import DeliveryAttempt, Event, EventStatus
+from apps.events.queueing import dispatch_started
 
 PURGE_BATCH = 1000
 
@@ -20,6 +21,13 @@ PURGE_BATCH = 1000
 def deliver_event(event_id: str) -> None:
     """One due delivery attempt of an event (nothing when it is not due or is held)."""
     delivery.deliver(event_id)
+
+
+@shared_task(ignore_result=True)
+def dispatch_deliveries() -> int:
+    """Send the deliveries due now (asked for when events are recorded)."""
+    dispatch_started()
+    return delivery.sweep()
 
 
 @shared_task(ignore_result=True)

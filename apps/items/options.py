@@ -124,8 +124,8 @@ def options_serve(
     if ref is None:
         raise NotFound("No such item.")
     request = evaluate(ref, params)
-    fresh, _ = backend.load(_name(ref, request))
-    found = ("hit", fresh) if fresh is not None else miss(ref, request)
+    fresh, purge_stamp, _ = backend.load(_name(ref, request), ref.datasource_id)
+    found = ("hit", fresh) if fresh is not None else miss(ref, request, purge_stamp)
     return _refined(*found, params)
 
 
@@ -146,12 +146,12 @@ def _from_memory(
         if remembered.confirm(current):
             raise
         return None  # the item changed: its dependencies may have too
-    fresh, current = backend.load(_name(ref, request), names)
+    fresh, purge_stamp, current = backend.load(_name(ref, request), ref.datasource_id, names)
     if caller is not None and not caller.confirm(current):
         raise Unconfirmed()
     if not remembered.confirm(current):
         return None
-    return ("hit", fresh) if fresh is not None else miss(ref, request)
+    return ("hit", fresh) if fresh is not None else miss(ref, request, purge_stamp)
 
 
 def _refined(cache: str, stored: CachedAnswer, params: Mapping[str, Any]) -> OptionsAnswer:
@@ -243,12 +243,16 @@ def _name(ref: lookup.ItemRef, request: EvaluatedRequest) -> str:
     )
 
 
-def miss(ref: lookup.ItemRef, request: EvaluatedRequest) -> tuple[str, CachedAnswer]:
+def miss(
+    ref: lookup.ItemRef, request: EvaluatedRequest, purge_stamp: str | None = None
+) -> tuple[str, CachedAnswer]:
     """Fetch the answer once (single flight), or wait for the request already fetching it;
-    returns how it was answered and the answer."""
+    returns how it was answered and the answer. ``purge_stamp`` is the data source's, read
+    before the fetch: the answer is written under it, so a purge meanwhile makes it a miss."""
     name = _name(ref, request)
     item = ref.item
-    with flight_for(name, ttl_seconds=item.datasource.timeout_seconds * 3 + 10) as flight:
+    ttl = item.datasource.timeout_seconds * 3 + 10
+    with flight_for(name, ttl_seconds=ttl, purge_stamp=purge_stamp) as flight:
         joined = flight.join()
         if isinstance(joined, CachedAnswer):
             return "hit", joined

@@ -557,3 +557,53 @@ def test_a_session_gets_the_same_answers_without_cors(acme, projects, api_sessio
     for answer in answers:
         assert answer.headers["Cache-Control"] == "private, no-store"
         assert "Access-Control-Allow-Origin" not in answer.headers
+
+
+def test_a_purge_makes_every_entry_a_miss_without_touching_the_database(
+    acme, projects, source, counters, django_assert_num_queries
+):
+    from apps.core import stamps
+    from apps.datasources.services import datasource_cache_invalidate
+
+    api = acme.api()
+    for _ in range(2):
+        assert api.get("/api/v1/items/project/options/").status_code == 200
+    assert counters.calls("/_test/data/projects") == 1
+    tenant_stamp = stamps.read(stamps.tenant_stamp(acme.tenant.pk))
+    with django_assert_num_queries(0):
+        datasource_cache_invalidate(datasource_id=source.pk, tenant_id=acme.tenant.pk, free=False)
+    # What processes remember of the tenant (keys, items) still holds: only answers are gone.
+    assert stamps.read(stamps.tenant_stamp(acme.tenant.pk)) == tenant_stamp
+    assert api.get("/api/v1/items/project/options/").json()["cache"] == "miss"
+    assert api.get("/api/v1/items/project/options/").json()["cache"] == "hit"
+    assert counters.calls("/_test/data/projects") == 2
+
+
+def test_an_answer_fetched_before_a_purge_is_not_served_after_it(acme, projects, source):
+    """A fill that read the purge stamp before a purge and lands after it writes an entry no
+    reader takes: its answer may predate the change the purge announced."""
+    from apps.datasources.services import datasource_cache_invalidate
+    from apps.items.cache import backend
+
+    name = "race-entry"
+    _, before, _ = backend.load(name, source.pk)
+    datasource_cache_invalidate(datasource_id=source.pk, tenant_id=acme.tenant.pk, free=False)
+    backend.store(name, source.pk, [{"value": "old", "label": "Old"}], [], 1.0, before)
+    fresh, now, _ = backend.load(name, source.pk)
+    assert fresh is None and now != before
+    backend.store(name, source.pk, [{"value": "new", "label": "New"}], [], 2.0, now)
+    fresh, _, _ = backend.load(name, source.pk)
+    assert fresh.options == [{"value": "new", "label": "New"}]
+
+
+def test_without_redis_a_purge_is_a_new_cache_version(acme, projects, source, counters, settings):
+    from apps.datasources.services import datasource_purge_cache
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    api = acme.api()
+    for _ in range(2):
+        assert api.get("/api/v1/items/project/options/").status_code == 200
+    assert counters.calls("/_test/data/projects") == 1
+    datasource_purge_cache(datasource=source, actor=None)
+    assert api.get("/api/v1/items/project/options/").json()["cache"] == "miss"
+    assert counters.calls("/_test/data/projects") == 2

@@ -34,17 +34,20 @@ class CachedAnswer:
         "fetched_at",
         "fetched_at_iso",
         "options_json",
+        "purge_stamp",
     )  # fmt: skip
 
     def __init__(
-        self, fetched_at: float, fetched_at_iso: str, options_json: bytes, elements_json: bytes
-    ) -> None:
+        self, fetched_at: float, fetched_at_iso: str, options_json: bytes, elements_json: bytes,
+        purge_stamp: str | None = None,
+    ) -> None:  # fmt: skip
         self.fetched_at = fetched_at
         self.fetched_at_iso = fetched_at_iso
         self.options_json = options_json
         self._elements_json = elements_json
         self._options: list[dict[str, str]] | None = None
         self._elements: list[Any] | None = None
+        self.purge_stamp = purge_stamp  # the data source's purge stamp when it was fetched
 
     @classmethod
     def fetched(
@@ -72,8 +75,10 @@ def iso_time(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
-def encode(fetched_at: float, options: list[Any], elements: list[Any]) -> bytes:
-    header = f"{fetched_at!r} {iso_time(fetched_at)}".encode()
+def encode(
+    fetched_at: float, options: list[Any], elements: list[Any], purge_stamp: str | None = None
+) -> bytes:
+    header = f"{fetched_at!r} {iso_time(fetched_at)} {purge_stamp or '-'}".encode()
     return zlib.compress(b"\n".join([header, _dumps(options), _dumps(elements)]), 1)
 
 
@@ -81,8 +86,17 @@ def decode(blob: bytes | None) -> CachedAnswer | None:
     if not blob:
         return None
     header, options_json, elements_json = zlib.decompress(blob).split(b"\n", 2)
-    stamp, iso = header.decode().split(" ", 1)
-    return CachedAnswer(float(stamp), iso, options_json, elements_json)
+    fetched_at, iso, purge_stamp = [*header.decode().split(" ", 2), "-"][:3]
+    return CachedAnswer(float(fetched_at), iso, options_json, elements_json,
+                        None if purge_stamp == "-" else purge_stamp)  # fmt: skip
+
+
+def current_answer(blob: bytes | None, purge_stamp: str | None) -> CachedAnswer | None:
+    """The entry in ``blob`` if it was written under the data source's current purge stamp."""
+    answer = decode(blob)
+    if answer is None or answer.purge_stamp != purge_stamp:
+        return None
+    return answer
 
 
 def entry_name(
@@ -93,25 +107,29 @@ def entry_name(
 
 
 def load(
-    name: str, stamp_names: Sequence[str] = ()
-) -> tuple[CachedAnswer | None, dict[str, str | None]]:
-    """(fresh entry, current values of ``stamp_names``) in one round trip; nothing and no
-    values when the cache cannot be read."""
+    name: str, datasource_id: Any, stamp_names: Sequence[str] = ()
+) -> tuple[CachedAnswer | None, str | None, dict[str, str | None]]:
+    """(the entry if it is current, the data source's purge stamp, current values of
+    ``stamp_names``) in one round trip; nothing and no values when the cache cannot be read."""
     client = redis.client()
     if client is None:
-        return decode(cache.get(keys.entry(name))), dict.fromkeys(stamp_names)
+        return decode(cache.get(keys.entry(name))), None, dict.fromkeys(stamp_names)
+    purge = keys.purge_stamp(datasource_id)
     try:
-        values = client.mget([redis.key(keys.entry(name)), *map(redis.key, stamp_names)])
+        values = client.mget(
+            [redis.key(keys.entry(name)), redis.key(purge), *map(redis.key, stamp_names)]
+        )
     except Exception as exc:  # Redis down or timing out: degrade to the upstream
         OUTAGE.failed(exc)
-        return None, dict.fromkeys(stamp_names)
+        return None, None, dict.fromkeys(stamp_names)
     if OUTAGE.down:
         OUTAGE.worked()
+    purge_value = values[1].decode() if values[1] is not None else None
     current = {
         stamp: (value.decode() if value is not None else None)
-        for stamp, value in zip(stamp_names, values[1:], strict=True)
+        for stamp, value in zip(stamp_names, values[2:], strict=True)
     }
-    return decode(values[0]), current
+    return current_answer(values[0], purge_value), purge_value, current
 
 
 def load_stale(name: str) -> CachedAnswer | None:
@@ -134,10 +152,11 @@ def queue_store(pipe: Any, name: str, datasource_id: Any, blob: bytes, fetched_a
 
 
 def store(
-    name: str, datasource_id: Any, options: list[Any], elements: list[Any], fetched_at: float
-) -> None:
+    name: str, datasource_id: Any, options: list[Any], elements: list[Any], fetched_at: float,
+    purge_stamp: str | None = None,
+) -> None:  # fmt: skip
     """Store a successful answer as entry and last-good copy, and index it."""
-    blob = encode(fetched_at, options, elements)
+    blob = encode(fetched_at, options, elements, purge_stamp)
     client = redis.client()
     try:
         if client is None:

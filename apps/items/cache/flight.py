@@ -62,11 +62,14 @@ class Failure:
 
 
 class Flight:
-    """A request's part in fetching one entry: ``join`` says whether it leads."""
+    """A request's part in fetching one entry: ``join`` says whether it leads. An entry counts
+    as there only when it was written under ``purge_stamp`` (the data source's purge stamp as
+    the request read it); what lands is written under it."""
 
-    def __init__(self, name: str, *, ttl_seconds: float) -> None:
+    def __init__(self, name: str, *, ttl_seconds: float, purge_stamp: str | None = None) -> None:
         self.name = name
         self.ttl_seconds = ttl_seconds
+        self.purge_stamp = purge_stamp
 
     def __enter__(self) -> Flight:
         return self
@@ -125,8 +128,10 @@ def _failure(blob: bytes | None) -> Failure | None:
 
 
 class _RedisFlight(Flight):
-    def __init__(self, name: str, *, ttl_seconds: float, client: Any) -> None:
-        super().__init__(name, ttl_seconds=ttl_seconds)
+    def __init__(
+        self, name: str, *, ttl_seconds: float, client: Any, purge_stamp: str | None = None
+    ) -> None:
+        super().__init__(name, ttl_seconds=ttl_seconds, purge_stamp=purge_stamp)
         self.client = client
         self.token = uuid.uuid4().hex
         self.holding = False
@@ -142,9 +147,22 @@ class _RedisFlight(Flight):
             OUTAGE.failed(exc)
             return None, True
         if found:
-            return backend.decode(value), False
+            fresh = backend.current_answer(value, self.purge_stamp)
+            if fresh is not None:
+                return fresh, False
+            return None, self._lead()  # written before the last purge: fetch again
         self.holding = bool(value)
         return None, self.holding
+
+    def _lead(self) -> bool:
+        try:
+            self.holding = bool(
+                self.client.set(self.lock_key, self.token, nx=True, px=int(self.ttl_seconds * 1000))
+            )
+        except Exception as exc:
+            OUTAGE.failed(exc)
+            return True
+        return self.holding
 
     def _look(self) -> tuple[CachedAnswer | None, bool, Failure | None]:
         try:
@@ -154,7 +172,7 @@ class _RedisFlight(Flight):
         except Exception as exc:
             OUTAGE.failed(exc)
             return None, False, None
-        return backend.decode(fresh), lock is not None, _failure(failure)
+        return backend.current_answer(fresh, self.purge_stamp), lock is not None, _failure(failure)
 
     def fail(self, failure: Failure) -> None:
         blob = json.dumps(asdict(failure)).encode()
@@ -166,7 +184,7 @@ class _RedisFlight(Flight):
     def land(
         self, datasource_id: Any, options: list[Any], elements: list[Any], fetched_at: float
     ) -> None:
-        blob = backend.encode(fetched_at, options, elements)
+        blob = backend.encode(fetched_at, options, elements, self.purge_stamp)
         try:
             pipe = self.client.pipeline(transaction=False)
             backend.queue_store(pipe, self.name, datasource_id, blob, fetched_at)
@@ -192,12 +210,12 @@ _local_locks_guard = threading.Lock()
 
 
 class _LocalFlight(Flight):
-    def __init__(self, name: str, *, ttl_seconds: float) -> None:
-        super().__init__(name, ttl_seconds=ttl_seconds)
+    def __init__(self, name: str, *, ttl_seconds: float, purge_stamp: str | None = None) -> None:
+        super().__init__(name, ttl_seconds=ttl_seconds, purge_stamp=purge_stamp)
         self.lock: threading.Lock | None = None
 
     def _lead_or_fresh(self) -> tuple[CachedAnswer | None, bool]:
-        fresh, _ = backend.load(self.name)
+        fresh = backend.decode(cache.get(keys.entry(self.name)))
         if fresh is not None:
             return fresh, False
         with _local_locks_guard:
@@ -208,7 +226,7 @@ class _LocalFlight(Flight):
 
     def _look(self) -> tuple[CachedAnswer | None, bool, Failure | None]:
         lock = _local_locks.get(self.name)
-        fresh, _ = backend.load(self.name)
+        fresh = backend.decode(cache.get(keys.entry(self.name)))
         return fresh, bool(lock and lock.locked()), _failure(cache.get(keys.failure(self.name)))
 
     def fail(self, failure: Failure) -> None:
@@ -232,10 +250,10 @@ class _LocalFlight(Flight):
                 del _local_locks[self.name]
 
 
-def flight_for(name: str, *, ttl_seconds: float) -> Flight:
+def flight_for(name: str, *, ttl_seconds: float, purge_stamp: str | None = None) -> Flight:
     """This request's part in fetching the entry ``name``; a leader holds the flight at most
     ``ttl_seconds``, after which waiters fetch themselves."""
     client = redis.client()
     if client is None:
         return _LocalFlight(name, ttl_seconds=ttl_seconds)
-    return _RedisFlight(name, ttl_seconds=ttl_seconds, client=client)
+    return _RedisFlight(name, ttl_seconds=ttl_seconds, client=client, purge_stamp=purge_stamp)

@@ -5,10 +5,12 @@ local-memory entries expire by themselves."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 
 from apps.core import redis
+from apps.core.stamps import StampUnavailable
 from apps.items.cache import OUTAGE, keys
 
 PURGE_BATCH = 500
@@ -74,10 +76,19 @@ def _purge_index(
     return entries, stale
 
 
-def purge_datasource(datasource_id: Any) -> int:
-    """Remove every entry of one data source (the purge-cache action); returns how many."""
+def purge_datasource(datasource_id: Any, *, free: bool = True) -> int:
+    """Make every entry of one data source a miss at once (its purge stamp moves; raises
+    StampUnavailable when it cannot) and, with ``free``, delete them now rather than at
+    expiry; returns how many were deleted."""
     client = redis.client()
     if client is None:
+        return 0
+    try:
+        client.set(redis.key(keys.purge_stamp(datasource_id)), secrets.token_hex(8))
+    except Exception as exc:
+        OUTAGE.failed(exc)
+        raise StampUnavailable() from exc
+    if not free:
         return 0
     index = redis.key(keys.index(datasource_id))
     removed = 0

@@ -34,3 +34,10 @@ def flight(name: str) -> str:
 def failure(name: str) -> str:
     """How that request's fetch failed, for the requests waiting on it."""
     return f"flighterr:{name}"
+
+
+def purge_stamp(datasource_id: object) -> str:
+    """The stamp an entry of the data source is written under (in its value); moving it makes
+    every entry of the data source a miss at once, without a database write (see
+    ``indexes.purge_datasource``)."""
+    return f"stamp:optpurge:{datasource_id}"
