@@ -3,8 +3,9 @@ production settings on PostgreSQL and Redis, in one run.
 
 Prints:
   (a) inbound recording throughput (POST /api/v1/inbound/{token}, a 1 kB JSON webhook) with
-      delivery off (record only) and on (record and enqueue; no worker runs, the tasks wait in
-      the broker and are purged afterwards), side by side with /bench/insert, a bare Django view
+      delivery off (record only) and on (record and ask for a dispatch; no worker runs, the
+      dispatch tasks wait in the broker and are purged afterwards), side by side with
+      /bench/insert, a bare Django view
       that inserts the same body as one row, over alternating rounds: the median of the paired
       throughput ratios product / bare;                                       target >= 0.7
       and of the paired server CPU per request ratios bare / product (gunicorn and Redis; and
@@ -176,7 +177,8 @@ def main() -> None:
                 for url in urls.values():
                     answer = client.post(url, data=body, headers=headers, timeout=30)
                     assert answer.status_code == 202, answer.text
-            assert broker.llen("celery") == 20, broker.llen("celery")  # only "on" enqueues
+            # Only "on" asks for a dispatch, and at most one is on its way at a time.
+            assert 1 <= broker.llen("celery") <= 20, broker.llen("celery")
             for url in urls.values():  # and with wrk's concurrency: every thread's connection
                 subprocess.run(["wrk", "-t2", "-c16", "-d1s", "-s", str(script), url],
                                capture_output=True, check=True)  # fmt: skip
@@ -191,6 +193,12 @@ def main() -> None:
             sessions = pg_sessions() - sessions
             queued = broker.llen("celery")
             broker.flushdb()  # the "on" rounds' tasks: no worker ever runs them
+            # Nor their events: a dispatch sends every due delivery, and those are not part of
+            # the delivery runs below.
+            with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}",
+                                 autocommit=True) as db:  # fmt: skip
+                db.execute("DELETE FROM events_event WHERE datasource_id = %s",
+                           [seeded["delivering"]["id"]])  # fmt: skip
             medians = {
                 name: {m: statistics.median(r[m] for r in runs[name])
                        for m in ("rps", "p50", "p99", "errors", "cpu_ms", "pg_ms", "all_ms")}
@@ -249,8 +257,9 @@ def main() -> None:
         "      (PostgreSQL: the bench database's backends, from /proc; its WAL writer and other"
         f" shared processes are excluded. {sessions} sessions were opened during the rounds"
         " (CONN_MAX_AGE=60 renews the web's connections): a new backend counts from its start,"
-        f" one that ends mid-round loses that round's share. {queued:,} delivery tasks were left"
-        " in the broker by the delivery-on rounds, then purged.)"
+        f" one that ends mid-round loses that round's share. {queued:,} dispatch tasks were left"
+        " in the broker by the delivery-on rounds (at most one is on its way at a time), then"
+        " purged.)"
     )
     rates = sorted(d["rate"] for d in deliveries)
     print(
@@ -301,7 +310,8 @@ def deliver_run(env: dict[str, str], broker, source: dict, base: str, body: byte
             "SELECT count(*) FROM events_event WHERE datasource_id = %s AND status = 'pending'",
             [source["id"]],
         ).fetchone()[0]
-        assert pending == DELIVERIES and broker.llen("celery") == DELIVERIES, (
+        # One dispatch task (or a few: one on its way at a time) sends them all.
+        assert pending == DELIVERIES and 1 <= broker.llen("celery") <= DELIVERIES, (
             pending,
             broker.llen("celery"),
         )

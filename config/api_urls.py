@@ -17,6 +17,8 @@ router.register("items", ItemViewSet, basename="item")
 
 urlpatterns = [
     path("items/<str:key>/options/", OptionsView.as_view(), name="item-options"),
+    # No API key: the token is the credential (apps.events.views).
+    path("inbound/<str:token>", inbound, name="event-inbound"),
     # The rest of the path is taken as the client wrote it (see apps.proxy.paths).
     re_path(r"^proxy/(?P<slug>[-\w]+)/(?P<path>.*)$", ProxyView.as_view(), name="proxy"),
     path("datasources/<uuid:pk>/stats/", DataSourceStatsView.as_view(), name="datasource-stats"),
@@ -24,7 +26,5 @@ urlpatterns = [
     path("datasources/<uuid:pk>/events/poll/", PollNowView.as_view(), name="datasource-poll"),
     path("events/<uuid:pk>/", EventDetailView.as_view(), name="event-detail"),
     path("events/<uuid:pk>/redeliver/", RedeliverView.as_view(), name="event-redeliver"),
-    # No API key: the token is the credential (apps.events.views).
-    path("inbound/<str:token>", inbound, name="event-inbound"),
     *router.urls,
 ]

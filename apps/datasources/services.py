@@ -409,14 +409,17 @@ def datasource_purge_cache(*, datasource: DataSource, actor: Any) -> int:
     return purged
 
 
-def datasource_cache_invalidate(*, datasource_id: Any, tenant_id: Any, free: bool = True) -> int:
+def datasource_cache_invalidate(
+    *, datasource_id: Any, tenant_id: Any, free: bool = True, pipeline: Any = None
+) -> int:
     """Make every cached options answer of a data source unreachable at once (an inbound event
     says the upstream's data changed; an admin purged the cache) and, with ``free``, delete
-    them now; returns how many were deleted. Receivers: apps.items (StampUnavailable when the
-    shared cache cannot be reached)."""
+    them now; returns how many were deleted. With a Redis ``pipeline`` (and ``free`` False) the
+    receivers only add their commands to it, for the caller to send in its own round trip.
+    Receivers: apps.items (StampUnavailable when the shared cache cannot be reached)."""
     replies = datasource_changed.send(
         sender=DataSource, datasource_id=datasource_id, tenant_id=tenant_id, purge=True,
-        free=free,
+        free=free, pipeline=pipeline,
     )  # fmt: skip
     return sum(count for _, count in replies if isinstance(count, int))
 

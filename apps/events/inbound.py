@@ -8,19 +8,21 @@ import hmac
 import logging
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from standardwebhooks.webhooks import Webhook
 
 from apps.core import redis, stamps
 from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError
-from apps.core.memo import StampedMemo
+from apps.core.memo import Remembered, StampedMemo
 from apps.core.stamps import StampUnavailable
-from apps.datasources.event_settings import EventSettings
+from apps.datasources.event_settings import EventSettings, events_of
 from apps.datasources.models import DataSource, inbound_token_digest
 from apps.datasources.services import datasource_cache_invalidate
 from apps.events.models import Event, Source
 from apps.events.recording import Recorded, event_record
+from apps.outbound.errors import SecretsUnreadable
 
 logger = logging.getLogger("plugboard.events")
 
@@ -49,6 +51,16 @@ class NotText(ApplicationError):
     )
 
 
+class SecretsUnreadableNow(ApplicationError):
+    code = ErrorCode.SECRETS_UNREADABLE
+    status = 503
+    message = (
+        "The data source's inbound secret cannot be decrypted with the configured keys, so "
+        "the signature cannot be checked; nothing was recorded. Send it again once an admin "
+        "has entered the secret again."
+    )
+
+
 class DeliveryLoop(ApplicationError):
     code = ErrorCode.DELIVERY_LOOP
     status = 508
@@ -58,9 +70,26 @@ class DeliveryLoop(ApplicationError):
     )
 
 
-# Data sources found by their inbound token's digest, remembered under their tenant's stamp
-# (any change to a data source of the tenant, a new inbound URL included, moves it).
-INBOUND: StampedMemo[str, DataSource] = StampedMemo(size=1024, max_age=300)
+@dataclass(frozen=True)
+class Receiver:
+    """What an inbound URL leads to: its data source and that data source's events settings
+    (None when its secrets cannot be decrypted). ``remembered``: read from this process's
+    memory, not yet confirmed to hold."""
+
+    datasource: DataSource
+    settings: EventSettings | None
+    remembered: Remembered[Receiver] | None = None
+
+    def confirm(self) -> bool:
+        """Whether the receiver still holds (one round trip for a remembered one)."""
+        return self.remembered is None or self.remembered.confirm(
+            {self.remembered.stamp: stamps.read(self.remembered.stamp)}
+        )
+
+
+# Receivers found by their inbound token's digest, remembered under their tenant's stamp (any
+# change to a data source of the tenant, a new inbound URL or events setting included, moves it).
+INBOUND: StampedMemo[str, Receiver] = StampedMemo(size=1024, max_age=300)
 
 
 def _read(digest: str) -> DataSource | None:
@@ -71,29 +100,45 @@ def _read(digest: str) -> DataSource | None:
     )
 
 
-def datasource_for_token(token: str) -> DataSource | None:
-    """The data source whose inbound URL carries ``token``, found by the token's digest (the
-    lookup compares no secret) and remembered while its tenant's stamp holds."""
+def _receiver(datasource: DataSource) -> Receiver:
+    try:
+        return Receiver(datasource, events_of(datasource))
+    except SecretsUnreadable:
+        return Receiver(datasource, None)
+
+
+def receiver_for_token(token: str, *, fresh: bool = False) -> Receiver | None:
+    """The receiver of the inbound URL carrying ``token``, found by the token's digest (the
+    lookup compares no secret). Unless ``fresh``, one remembered by this process is handed back
+    unconfirmed: recording confirms it in the round trip that purges the cache."""
     if not 20 <= len(token) <= 100 or not set(token) <= _TOKEN_CHARS:
         return None
     digest = inbound_token_digest(token)
-    remembered = INBOUND.recall(digest)
-    if remembered is not None:
-        if remembered.confirm({remembered.stamp: stamps.read(remembered.stamp)}):
-            return remembered.value
-        INBOUND.forget(digest)
+    if not fresh:
+        remembered = INBOUND.recall(digest)
+        if remembered is not None:
+            return replace(remembered.value, remembered=remembered)
     datasource = _read(digest)
     if datasource is None or redis.client() is None:
-        return datasource
+        return _receiver(datasource) if datasource is not None else None
     # Its tenant's stamp, then the row once more: a change in between makes what is
     # remembered look older than it is, never newer.
     tenant_id = datasource.tenant_id
     stamp = stamps.tenant_stamp(tenant_id)
     value = stamps.current(stamp)
     datasource = _read(digest)
-    if datasource is not None and datasource.tenant_id == tenant_id:
-        INBOUND.remember(digest, datasource, stamp=stamp, stamp_value=value)
-    return datasource
+    if datasource is None or datasource.tenant_id != tenant_id:
+        return None if datasource is None else _receiver(datasource)
+    receiver = _receiver(datasource)
+    if receiver.settings is not None:
+        INBOUND.remember(digest, receiver, stamp=stamp, stamp_value=value)
+    return receiver
+
+
+def datasource_for_token(token: str) -> DataSource | None:
+    """The data source whose inbound URL carries ``token`` (read afresh)."""
+    receiver = receiver_for_token(token, fresh=True)
+    return receiver.datasource if receiver is not None else None
 
 
 def signature_valid(settings: EventSettings, headers: Mapping[str, str], body: bytes) -> bool:
@@ -141,15 +186,51 @@ def _is_own_delivery(webhook_id: str) -> bool:
     return Event.objects.filter(pk=event_id).exists()
 
 
+class Stale(Exception):
+    """A remembered receiver no longer holds: read it afresh."""
+
+
+def _purge_cache(receiver: Receiver) -> None:
+    """Purge the data source's cached options (whoever receives the event and asks for options
+    gets fresh ones). A remembered receiver is confirmed in the same round trip (``Stale`` when
+    it does not hold); a cache that cannot be reached loses no event: it is logged."""
+    datasource, remembered = receiver.datasource, receiver.remembered
+    client = redis.client()
+    if remembered is None or client is None:
+        try:
+            datasource_cache_invalidate(
+                datasource_id=datasource.pk, tenant_id=datasource.tenant_id, free=False
+            )
+        except StampUnavailable:
+            logger.warning("inbound event of %s: the cache could not be purged", datasource.pk)
+        return
+    pipe = client.pipeline(transaction=False)
+    pipe.get(redis.key(remembered.stamp))
+    datasource_cache_invalidate(
+        datasource_id=datasource.pk, tenant_id=datasource.tenant_id, free=False, pipeline=pipe
+    )
+    try:
+        value = pipe.execute()[0]
+    except Exception:
+        raise Stale() from None  # read afresh, and purged (or the failure logged) that way
+    if not remembered.confirm({remembered.stamp: value.decode() if value is not None else None}):
+        raise Stale()
+
+
 def inbound_record(
-    datasource: DataSource,
-    settings: EventSettings,
+    receiver: Receiver,
     *,
     headers: Mapping[str, str],
     body: bytes,
     content_type: str,
 ) -> Recorded:
-    """Check and record one inbound request (already within the size limit)."""
+    """Check and record one inbound request (already within the size limit). Raises ``Stale``
+    for a remembered receiver that no longer holds, before anything is recorded."""
+    settings = receiver.settings
+    if settings is None:
+        # The signature cannot be checked: the sender should try again once an admin has
+        # entered the secrets again.
+        raise SecretsUnreadableNow()
     if not signature_valid(settings, headers, body):
         raise InvalidSignature()
     try:
@@ -159,19 +240,12 @@ def inbound_record(
     webhook_id = (headers.get("webhook-id") or "").strip()
     if webhook_id and _is_own_delivery(webhook_id):
         raise DeliveryLoop()
-    dedup_key = delivery_id(headers)
-    # The cache goes first, so that whoever receives the delivery and asks for options gets
-    # fresh ones. A cache that cannot be reached loses no event: it is logged.
-    try:
-        datasource_cache_invalidate(
-            datasource_id=datasource.pk, tenant_id=datasource.tenant_id, free=False
-        )
-    except StampUnavailable:
-        logger.warning("inbound event of %s: the cache could not be purged", datasource.pk)
+    _purge_cache(receiver)  # first: see above
     return event_record(
-        datasource=datasource,
+        datasource=receiver.datasource,
         source=Source.WEBHOOK,
         body=body,
         content_type=content_type,
-        dedup_key=dedup_key,
+        dedup_key=delivery_id(headers),
+        due=settings.delivers,
     )

@@ -3,14 +3,24 @@ credential (and, with an inbound secret, the sender's signature)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.request import HttpHeaders
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError, error_body
-from apps.datasources.event_settings import events_of
-from apps.events.inbound import MAX_BODY, PayloadTooLarge, datasource_for_token, inbound_record
-from apps.outbound.errors import SecretsUnreadable
+from apps.events.inbound import (
+    MAX_BODY,
+    PayloadTooLarge,
+    Receiver,
+    Stale,
+    inbound_record,
+    receiver_for_token,
+)
+from apps.events.recording import Recorded
 
 _NOT_FOUND = error_body(ErrorCode.NOT_FOUND, "No such inbound URL.")
 
@@ -57,57 +67,95 @@ def _body(request: HttpRequest, length: int) -> bytes | None:
     return None if total > MAX_BODY else b"".join(chunks)
 
 
-@csrf_exempt
-def inbound(request: HttpRequest, token: str) -> HttpResponse:
-    if request.method not in ("POST", "GET"):
-        response = JsonResponse(
-            error_body(ErrorCode.METHOD_NOT_ALLOWED, "POST events to this URL."), status=405
-        )
-        response["Allow"] = "POST"
-        return response
-    datasource = datasource_for_token(token)
-    if datasource is None:
-        return JsonResponse(_NOT_FOUND, status=404)
-    if request.method == "GET":
-        if "challenge" in request.GET:
-            return _echo(request.GET["challenge"])
-        response = JsonResponse(
-            error_body(ErrorCode.METHOD_NOT_ALLOWED, "POST events to this URL."), status=405
-        )
-        response["Allow"] = "POST"
-        return response
+def _read_body(request: HttpRequest) -> tuple[bytes, ApplicationError | None]:
+    """The request's body, or why it is refused (411, 413)."""
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
     if length > MAX_BODY:
-        return _error(PayloadTooLarge())
+        return b"", PayloadTooLarge()
     try:
         body = _body(request, length)
     except LengthRequired as exc:
-        return _error(exc)
-    if body is None:
-        return _error(PayloadTooLarge())
-    if "validationToken" in request.GET and not body:
-        return _echo(request.GET["validationToken"])
+        return b"", exc
+    return (b"", PayloadTooLarge()) if body is None else (body, None)
+
+
+@csrf_exempt
+def inbound(request: HttpRequest, token: str) -> HttpResponse:
+    if request.method not in ("POST", "GET"):
+        return _method_not_allowed()
+    # A receiver this process remembers is good for recording, which confirms it on its way;
+    # any other answer is given only after it is confirmed or read afresh.
+    receiver = receiver_for_token(token)
+    if receiver is None:
+        return JsonResponse(_NOT_FOUND, status=404)
+    body, problem = _read_body(request)
+    if request.method == "GET":
+        echo = request.GET.get("challenge")
+    else:
+        echo = None if body else request.GET.get("validationToken")
+    if request.method == "GET" or problem is not None or echo is not None:
+        if receiver.remembered is not None and not receiver.confirm():
+            receiver = receiver_for_token(token, fresh=True)
+            if receiver is None:
+                return JsonResponse(_NOT_FOUND, status=404)
+        if problem is not None:
+            return _error(problem)
+        return _method_not_allowed() if echo is None else _echo(echo)
     try:
-        settings = events_of(datasource)
-    except SecretsUnreadable as exc:
-        # The signature cannot be checked: the sender should try again once an admin has
-        # entered the secrets again.
-        return _error(ApplicationError(exc.message, code=exc.code, status=503))
-    try:
-        recorded = inbound_record(
-            datasource,
-            settings,
-            headers=request.headers,
-            body=body,
-            content_type=request.META.get("CONTENT_TYPE", ""),
-        )
+        recorded = _record(request, receiver, body)
+    except Stale:
+        recorded = None
     except ApplicationError as exc:
-        return _error(exc)
+        if receiver.remembered is None:
+            return _error(exc)
+        recorded = None
+    if recorded is None:  # remembered, and it did not hold or its answer was a refusal
+        receiver = receiver_for_token(token, fresh=True)
+        if receiver is None:
+            return JsonResponse(_NOT_FOUND, status=404)
+        try:
+            recorded = _record(request, receiver, body)
+        except ApplicationError as exc:
+            return _error(exc)
     event = recorded.event
     answer = {"id": str(event.pk), "status": event.status}
     if not recorded.created:
         answer["duplicate"] = True
     return JsonResponse(answer, status=202 if recorded.created else 200)
+
+
+class _Headers(Mapping[str, str]):
+    """A request's headers, each read from its WSGI environ when asked for (``request.headers``
+    parses every one of them first, which costs more here than the rest of the request)."""
+
+    def __init__(self, meta: Mapping[str, Any]) -> None:
+        self._meta = meta
+
+    def __getitem__(self, name: str) -> str:
+        return self._meta[HttpHeaders.to_wsgi_name(name)]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(HttpHeaders(self._meta))
+
+    def __len__(self) -> int:
+        return len(HttpHeaders(self._meta))
+
+
+def _record(request: HttpRequest, receiver: Receiver, body: bytes) -> Recorded:
+    return inbound_record(
+        receiver,
+        headers=_Headers(request.META),
+        body=body,
+        content_type=request.META.get("CONTENT_TYPE", ""),
+    )
+
+
+def _method_not_allowed() -> JsonResponse:
+    response = JsonResponse(
+        error_body(ErrorCode.METHOD_NOT_ALLOWED, "POST events to this URL."), status=405
+    )
+    response["Allow"] = "POST"
+    return response

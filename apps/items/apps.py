@@ -15,7 +15,9 @@ class ItemsConfig(AppConfig):
         from apps.items.cache.indexes import purge_datasource
         from apps.items.models import ConnectedItem
 
-        def on_datasource_changed(sender, datasource_id, purge=False, free=True, **kwargs) -> int:
+        def on_datasource_changed(
+            sender, datasource_id, purge=False, free=True, pipeline=None, **kwargs
+        ) -> int:
             # What processes remember follows the data source's stamps (StampedModel); what is
             # cached of it goes here, and the count is the purge-cache action's answer.
             if not purge:
@@ -27,7 +29,7 @@ class ItemsConfig(AppConfig):
                     cache_version=F("cache_version") + 1
                 )
                 return 0
-            return purge_datasource(datasource_id, free=free)
+            return purge_datasource(datasource_id, free=free, pipeline=pipeline)
 
         datasource_changed.connect(on_datasource_changed, weak=False, dispatch_uid="items-purge")
         from apps.tenants.navigation import DASHBOARD_CARDS, DashboardCard

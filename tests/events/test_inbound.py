@@ -298,3 +298,51 @@ def test_a_senders_retry_of_one_delivery_is_recorded_once(client, source, header
     assert post(client, source, **headers).status_code == 202
     assert post(client, source, **headers).status_code == 200
     assert Event.objects.count() == 1
+
+
+# A process remembers the receiver of an inbound URL; what it remembers never outlives a change.
+
+
+def test_a_remembered_inbound_url_stops_working_once_a_new_one_is_made(client, source):
+    from apps.datasources.services import datasource_inbound_rotate
+    from apps.events.inbound import receiver_for_token
+
+    old = inbound_path(source)
+    assert client.post(old, data=BODY, content_type="application/json").status_code == 202
+    assert receiver_for_token(old.rsplit("/", 1)[1]).remembered is not None  # from memory now
+    datasource_inbound_rotate(datasource=source, actor=None)
+    assert client.post(old, data=BODY, content_type="application/json").status_code == 404
+    assert post(client, source).status_code == 202  # the new URL
+    assert Event.objects.count() == 2
+
+
+def test_a_remembered_receiver_follows_a_new_inbound_secret(client, source):
+    source.event_secrets = {"inbound_secret": "old secret"}
+    source.save()
+    assert post(client, source, X_Hub_Signature_256=signed_hmac("old secret", BODY)
+                ).status_code == 202  # fmt: skip
+    source.event_secrets = {"inbound_secret": "new secret"}
+    source.save()
+    assert post(client, source, X_Hub_Signature_256=signed_hmac("new secret", BODY)
+                ).status_code == 202  # fmt: skip
+    assert post(client, source, X_Hub_Signature_256=signed_hmac("old secret", BODY)
+                ).status_code == 401  # fmt: skip
+    assert Event.objects.count() == 2
+
+
+def test_a_remembered_receiver_follows_delivery_being_turned_on(client, source):
+    assert post(client, source).json()["status"] == EventStatus.RECORDED
+    source.events_config = {"enabled": True, "callback_url": "https://hooks.example.com/x"}
+    source.event_secrets = {"signature_key": new_signature_key()}
+    source.save()
+    assert post(client, source).json()["status"] == EventStatus.PENDING
+
+
+def test_a_remembered_receiver_of_a_deleted_data_source_is_404(client, source):
+    path = inbound_path(source)
+    assert client.post(path, data=BODY, content_type="application/json").status_code == 202
+    source.delete()
+    assert client.post(path, data=BODY, content_type="application/json").status_code == 404
+    assert client.post(path + "?validationToken=x").status_code == 404
+    assert client.get(path + "?challenge=x").status_code == 404
+    assert client.get(path).status_code == 404

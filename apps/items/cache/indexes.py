@@ -76,12 +76,16 @@ def _purge_index(
     return entries, stale
 
 
-def purge_datasource(datasource_id: Any, *, free: bool = True) -> int:
+def purge_datasource(datasource_id: Any, *, free: bool = True, pipeline: Any = None) -> int:
     """Make every entry of one data source a miss at once (its purge stamp moves; raises
     StampUnavailable when it cannot) and, with ``free``, delete them now rather than at
-    expiry; returns how many were deleted."""
+    expiry; returns how many were deleted. Given a ``pipeline`` (and not ``free``), the stamp
+    is moved by the pipeline's caller, in its own round trip."""
     client = redis.client()
     if client is None:
+        return 0
+    if pipeline is not None and not free:
+        pipeline.set(redis.key(keys.purge_stamp(datasource_id)), secrets.token_hex(8))
         return 0
     try:
         client.set(redis.key(keys.purge_stamp(datasource_id)), secrets.token_hex(8))
