@@ -3,6 +3,14 @@
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
+from apps.bulk.apis import (
+    BulkCancelView,
+    BulkErrorsView,
+    BulkQueryView,
+    BulkResultView,
+    BulkStatusView,
+    DataSourceBulkView,
+)
 from apps.datasources.apis import DataSourceViewSet
 from apps.events.apis import DataSourceEventsView, EventDetailView, PollNowView, RedeliverView
 from apps.events.views import inbound
@@ -26,5 +34,18 @@ urlpatterns = [
     path("datasources/<uuid:pk>/events/poll/", PollNowView.as_view(), name="datasource-poll"),
     path("events/<uuid:pk>/", EventDetailView.as_view(), name="event-detail"),
     path("events/<uuid:pk>/redeliver/", RedeliverView.as_view(), name="event-redeliver"),
+    path("datasources/<uuid:pk>/bulk/", DataSourceBulkView.as_view(), name="datasource-bulk"),
+    path(
+        "datasources/<uuid:pk>/bulk/query/", BulkQueryView.as_view(), name="datasource-bulk-query"
+    ),
+    # The contract writes these without a trailing slash; both are answered.
+    re_path(r"^bulk/(?P<pk>[0-9a-f-]{36})/status/?$", BulkStatusView.as_view(), name="bulk-status"),
+    re_path(r"^bulk/(?P<pk>[0-9a-f-]{36})/cancel/?$", BulkCancelView.as_view(), name="bulk-cancel"),
+    re_path(
+        r"^bulk/(?P<pk>[0-9a-f-]{36})/errors\.csv$", BulkErrorsView.as_view(), name="bulk-errors"
+    ),
+    re_path(
+        r"^bulk/(?P<pk>[0-9a-f-]{36})/result\.csv$", BulkResultView.as_view(), name="bulk-result"
+    ),
     *router.urls,
 ]

@@ -49,4 +49,17 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "apps.events.tasks.purge_old_events",
         "schedule": timedelta(hours=1),
     },
+    # A running bulk job renews its lease; one whose worker died is resumed by this sweep once
+    # the lease ran out, and jobs whose task was lost are sent again. Its cadence is
+    # BULK_SWEEP_SECONDS (set in settings).
+    "resume-bulk-jobs": {
+        "task": "apps.bulk.tasks.resume_bulk_jobs",
+        "schedule": timedelta(seconds=30),
+    },
+    # Files of finished jobs (uploads and results) are kept BULK_RESULT_DAYS; an hourly purge
+    # deletes what is older.
+    "purge-bulk-files": {
+        "task": "apps.bulk.tasks.purge_bulk_files",
+        "schedule": timedelta(hours=1),
+    },
 }

@@ -11,7 +11,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # Lowest first; apps on one level may not import each other either.
-LAYERS = [["core"], ["tenants"], ["outbound"], ["datasources"], ["items", "proxy", "events"]]
+LAYERS = [
+    ["core"], ["tenants"], ["outbound"], ["datasources"], ["items", "proxy", "events"], ["bulk"],
+]  # fmt: skip
 LEVEL = {app: level for level, apps in enumerate(LAYERS) for app in apps}
 
 

@@ -81,3 +81,10 @@ class ErrorCode(StrEnum):
     DELIVERY_PENDING = "delivery_pending"
     POLLING_OFF = "polling_off"
     POLL_IN_PROGRESS = "poll_in_progress"
+
+    # --- bulk jobs ----------------------------------------------------------------------------
+    INVALID_FILE = "invalid_file"
+    FILE_TOO_LARGE = "file_too_large"
+    JOB_FINISHED = "job_finished"
+    RESULT_NOT_READY = "result_not_ready"
+    RESULT_EXPIRED = "result_expired"

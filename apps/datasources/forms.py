@@ -18,7 +18,13 @@ from apps.datasources.event_settings import (
     MIN_POLL_INTERVAL,
     SCHEME_HEADERS,
 )
-from apps.datasources.inputs import DEFAULT_TIMEOUT, MAX_TIMEOUT, MIN_TIMEOUT, PING_METHODS
+from apps.datasources.inputs import (
+    DEFAULT_BULK_CONCURRENCY,
+    DEFAULT_TIMEOUT,
+    MAX_TIMEOUT,
+    MIN_TIMEOUT,
+    PING_METHODS,
+)
 from apps.datasources.models import DataSource, event_secrets_unreadable
 from apps.datasources.representation import event_secrets_set, secrets_set
 from apps.outbound.auth import MODES, mode_choices
@@ -93,6 +99,10 @@ class ConfigureForm(forms.Form):
         "Timeout (seconds)", css="vIntegerField",
         help_text=f"Bounds each whole call: connect, TLS and every read. {MIN_TIMEOUT} to "
         f"{MAX_TIMEOUT}.", inputmode="numeric",
+    )  # fmt: skip
+    bulk_concurrency = _text(
+        "Bulk requests at once", css="vIntegerField", inputmode="numeric",
+        help_text="How many requests a bulk job keeps in flight (1 to the server's cap).",
     )  # fmt: skip
     auth_mode = forms.ChoiceField(label="Authentication")
     ping__method = forms.ChoiceField(label="Method", choices=[(m, m) for m in PING_METHODS])
@@ -240,7 +250,7 @@ class ConfigureForm(forms.Form):
         initial: dict[str, Any] = {
             "name": ds.name, "slug": ds.slug, "base_url": ds.base_url, "docs_url": ds.docs_url,
             "health_check_path": ds.health_check_path, "timeout_seconds": ds.timeout_seconds,
-            "auth_mode": ds.auth_mode,
+            "bulk_concurrency": ds.bulk_concurrency, "auth_mode": ds.auth_mode,
         }  # fmt: skip
         mode = MODES.get(ds.auth_mode)
         if mode is not None:
@@ -381,6 +391,7 @@ class ConfigureForm(forms.Form):
         c = self.cleaned_data
         mode = MODES[c["auth_mode"]]
         timeout = (c.get("timeout_seconds") or "").strip()
+        concurrency = (c.get("bulk_concurrency") or "").strip()
         data: dict[str, Any] = {
             "name": c.get("name") or "",
             "slug": c.get("slug") or "",
@@ -388,6 +399,7 @@ class ConfigureForm(forms.Form):
             "docs_url": c.get("docs_url") or "",
             "health_check_path": c.get("health_check_path") or "",
             "timeout_seconds": timeout or DEFAULT_TIMEOUT,
+            "bulk_concurrency": concurrency or DEFAULT_BULK_CONCURRENCY,
             "headers": self.headers_typed(),
             "auth": {"mode": mode.name, **self._auth_values(mode, mode.all_fields(), "")},
             "ping": {

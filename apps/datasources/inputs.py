@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
 from django.utils.text import slugify
@@ -27,6 +28,11 @@ from apps.outbound.policy import relative_path_problem
 
 PING_METHODS = ("GET", "HEAD", "POST")
 MIN_TIMEOUT, MAX_TIMEOUT, DEFAULT_TIMEOUT = 1, 60, 60
+DEFAULT_BULK_CONCURRENCY = 4
+
+
+def max_bulk_concurrency() -> int:
+    return int(settings.BULK_MAX_CONCURRENCY)
 
 
 def _relative_path(value: str) -> None:
@@ -146,6 +152,10 @@ class DataSourceSerializer(StrictSerializer):
         help_text="Bounds each whole call: connect, TLS and every read.",
     )  # fmt: skip
     headers = HeaderListField(required=False, help_text="At most 20; not for secrets.")
+    bulk_concurrency = serializers.IntegerField(
+        required=False, help_text="Requests a bulk job keeps in flight at once: 1 to the "
+        "server's cap (BULK_MAX_CONCURRENCY, 16 unless set), default 4.",
+    )  # fmt: skip
     auth = AuthField(required=False)
     ping = PingSerializer(required=False)
     events = EventsField(required=False)
@@ -184,6 +194,15 @@ class DataSourceSerializer(StrictSerializer):
 
     def validate_health_check_path(self, value: str) -> str:
         return value.strip()
+
+    def validate_bulk_concurrency(self, value: int) -> int:
+        cap = max_bulk_concurrency()
+        if not 1 <= value <= cap:
+            raise serializers.ValidationError(
+                f"A bulk job keeps 1 to {cap} requests in flight on this server.",
+                code=ErrorCode.INVALID,
+            )
+        return value
 
 
 def datasource_input(

@@ -46,6 +46,8 @@ class DataSource(EncryptedModel, StampedModel, TenantOwned):
         default=60, validators=[MinValueValidator(1), MaxValueValidator(60)]
     )
     headers = models.JSONField(default=list, blank=True)
+    # Requests a bulk job of this data source keeps in flight (never above BULK_MAX_CONCURRENCY).
+    bulk_concurrency = models.PositiveSmallIntegerField(default=4)
     auth_mode = models.CharField(max_length=40, choices=mode_choices, default="none")
     auth_config = models.JSONField(default=dict, blank=True)
     secrets = EncryptedJSONField()
@@ -197,6 +199,8 @@ class AuditAction(models.TextChoices):
     CONNECTED = "connected", "Connected"
     DELETED = "deleted", "Deleted"
     CACHE_PURGED = "cache_purged", "Cache purged"
+    BULK_STARTED = "bulk_started", "Bulk job started"
+    BULK_CANCELLED = "bulk_cancelled", "Bulk job cancelled"
 
 
 class AuditEntry(TenantOwned):

@@ -86,6 +86,7 @@ def datasource_representation(datasource: DataSource, request: Any = None) -> di
         "docs_url": datasource.docs_url,
         "health_check_path": datasource.health_check_path,
         "timeout_seconds": datasource.timeout_seconds,
+        "bulk_concurrency": datasource.bulk_concurrency,
         "headers": list(datasource.headers or []),
         "auth": auth_representation(datasource, request),
         "ping": {

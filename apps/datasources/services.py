@@ -31,7 +31,7 @@ from apps.datasources.event_settings import (
     events_merge,
     events_validate,
 )
-from apps.datasources.inputs import DEFAULT_TIMEOUT
+from apps.datasources.inputs import DEFAULT_BULK_CONCURRENCY, DEFAULT_TIMEOUT
 from apps.datasources.models import (
     AuditAction,
     AuditEntry,
@@ -47,7 +47,7 @@ from apps.tenants.models import ApiKey, Tenant
 
 # Written as given (after validation); auth is merged, see _apply_auth.
 PLAIN_FIELDS = ("name", "slug", "base_url", "docs_url", "health_check_path", "timeout_seconds",
-                "headers", "ping")  # fmt: skip
+                "headers", "ping", "bulk_concurrency")  # fmt: skip
 UNSET: Any = object()
 
 
@@ -311,6 +311,7 @@ def datasource_create(
     health_check_path: str = "",
     timeout_seconds: int = DEFAULT_TIMEOUT,
     headers: list[dict[str, str]] | None = None,
+    bulk_concurrency: int = DEFAULT_BULK_CONCURRENCY,
     auth: AuthInput | None = None,
     ping: dict[str, Any] | None = None,
     events: EventsInput | None = None,
@@ -327,6 +328,7 @@ def datasource_create(
             health_check_path=health_check_path,
             timeout_seconds=timeout_seconds,
             headers=headers or [],
+            bulk_concurrency=bulk_concurrency,
             ping=ping or {},
             auth=auth or AuthInput(mode="none"),
             events=events,
@@ -354,6 +356,7 @@ def datasource_update(
     health_check_path: str = UNSET,
     timeout_seconds: int = UNSET,
     headers: list[dict[str, str]] = UNSET,
+    bulk_concurrency: int = UNSET,
     auth: AuthInput = UNSET,
     ping: dict[str, Any] = UNSET,
     events: EventsInput = UNSET,
@@ -361,7 +364,8 @@ def datasource_update(
     """Apply a partial change; omitted secrets keep their value, null clears them."""
     changes = _given(name=name, slug=slug, base_url=base_url, docs_url=docs_url,
                      health_check_path=health_check_path, timeout_seconds=timeout_seconds,
-                     headers=headers, auth=auth, ping=ping, events=events)  # fmt: skip
+                     headers=headers, bulk_concurrency=bulk_concurrency, auth=auth, ping=ping,
+                     events=events)  # fmt: skip
     outcome = _apply(datasource, changes, partial=True)
     if not outcome.changed:
         return datasource

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "apps.items",
     "apps.proxy",
     "apps.events",
+    "apps.bulk",
 ]
 
 MIDDLEWARE = [
@@ -127,6 +128,19 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # Bulk jobs' uploaded files and query results. The web processes write uploads and the
+    # workers read them (and write results the web serves): with several machines, a storage
+    # all of them reach (a shared folder, or any django-storages backend with its options as
+    # JSON, e.g. BULK_STORAGE_BACKEND=storages.backends.s3.S3Storage and
+    # BULK_STORAGE_OPTIONS={"bucket_name": "plugboard-bulk"}).
+    "bulk": {
+        "BACKEND": env.str(
+            "BULK_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"
+        ),
+        "OPTIONS": env.json(
+            "BULK_STORAGE_OPTIONS", default={"location": str(BASE_DIR / "var" / "bulk")}
+        ),
+    },
 }
 
 # --- API ------------------------------------------------------------------------------------
@@ -220,6 +234,36 @@ EVENTS_QUEUE = env.str("EVENTS_QUEUE", default="")
 if EVENTS_QUEUE:  # beat's sweeps and scans go there too (a worker must consume it: -Q)
     CELERY_TASK_ROUTES = {"apps.events.tasks.*": {"queue": EVENTS_QUEUE}}
 CELERY_BEAT_SCHEDULE["sweep-event-deliveries"]["schedule"] = timedelta(seconds=EVENTS_SWEEP_SECONDS)
+
+# --- Bulk jobs ------------------------------------------------------------------------------
+
+BULK_MAX_UPLOAD_BYTES = env.int("BULK_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
+# Uploads past 2.5 MB go to a temporary file, never whole into memory; none may pass the limit.
+FILE_UPLOAD_HANDLERS = [
+    "apps.bulk.files.SizeLimitUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+# Requests one job keeps in flight: each data source chooses (default 4), never above this.
+BULK_MAX_CONCURRENCY = max(env.int("BULK_MAX_CONCURRENCY", default=16), 1)
+# Seconds before a row's second and third attempt after a timeout, a connection failure or a
+# 5xx; a 429 waits for its Retry-After, at most BULK_MAX_RETRY_AFTER seconds.
+BULK_RETRY_BACKOFF = env.list("BULK_RETRY_BACKOFF", cast=float, default=[2.0, 10.0])
+BULK_MAX_RETRY_AFTER = env.float("BULK_MAX_RETRY_AFTER", default=300.0)
+# A running job holds a lease it renews; a job whose lease ran out (its worker died) is resumed
+# by the sweep, which runs every BULK_SWEEP_SECONDS.
+BULK_LEASE_SECONDS = env.float("BULK_LEASE_SECONDS", default=30.0)
+BULK_SWEEP_SECONDS = env.float("BULK_SWEEP_SECONDS", default=30.0)
+# A job runs in slices of this many seconds (each one task), so that no task outlives Celery's
+# time limit and a deploy's restart costs at most a slice's in-flight rows.
+BULK_SLICE_SECONDS = env.float("BULK_SLICE_SECONDS", default=600.0)
+BULK_RESULT_DAYS = env.int("BULK_RESULT_DAYS", default=7)
+# The Celery queue of bulk jobs (empty: the default queue).
+BULK_QUEUE = env.str("BULK_QUEUE", default="")
+if BULK_QUEUE:
+    CELERY_TASK_ROUTES = {**globals().get("CELERY_TASK_ROUTES", {}),
+                          "apps.bulk.tasks.*": {"queue": BULK_QUEUE}}  # fmt: skip
+CELERY_BEAT_SCHEDULE["resume-bulk-jobs"]["schedule"] = timedelta(seconds=BULK_SWEEP_SECONDS)
 
 # --- Logging --------------------------------------------------------------------------------
 

@@ -57,3 +57,11 @@ WHITENOISE_AUTOREFRESH = True
 # Short delivery retries, so that a test (and the test worker) sees a whole schedule.
 EVENTS_RETRY_SCHEDULE = env.list("EVENTS_RETRY_SCHEDULE", cast=int, default=[1, 1, 1])
 EVENTS_DELIVERY_TIMEOUT = env.float("EVENTS_DELIVERY_TIMEOUT", default=5.0)
+
+# Bulk jobs: files in this run's own folder (the test worker shares it), quick retries and
+# leases, so that a test sees a resumed job within seconds.
+STORAGES["bulk"]["OPTIONS"] = {"location": str(BASE_DIR / "var" / f"test-bulk-{RUN_TAG}")}  # noqa: F405
+BULK_RETRY_BACKOFF = env.list("BULK_RETRY_BACKOFF", cast=float, default=[0.2, 0.4])
+BULK_MAX_RETRY_AFTER = env.float("BULK_MAX_RETRY_AFTER", default=5.0)
+BULK_LEASE_SECONDS = env.float("BULK_LEASE_SECONDS", default=3.0)
+BULK_SWEEP_SECONDS = env.float("BULK_SWEEP_SECONDS", default=1.0)

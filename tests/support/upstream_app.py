@@ -142,12 +142,109 @@ def _feed(environ, start_response, name: str, raw_query: str):
     return _json(start_response, document)
 
 
+# Record sinks for bulk uploads: what each applied, by idempotency key, and every request.
+_sinks: dict[str, dict] = {}
+
+
+def _sink(environ, start_response, name: str, query: dict):
+    """A records API that keeps its answer to an ``Idempotency-Key`` and replays it when the
+    key comes again, as Stripe does (only answers the endpoint produced: not 429s or 5xx). A
+    row's ``scenario`` column scripts its answer: ``invalid`` (422), ``429-once``, ``500-once``;
+    ``?delay=S`` holds each request S seconds; ``/log`` lists what arrived and was applied."""
+    name, _, action = name.partition("/")
+    with _lock:
+        sink = _sinks.setdefault(name, {"requests": [], "applied": [], "answers": {}, "seen": {}})
+    if action == "log":
+        with _lock:
+            return _json(start_response, {"requests": list(sink["requests"]),
+                                          "applied": list(sink["applied"])})  # fmt: skip
+    body = _read_body(environ)
+    key = environ.get("HTTP_IDEMPOTENCY_KEY", "")
+    if query.get("delay"):
+        time.sleep(float(query["delay"]))
+    with _lock:
+        sink["requests"].append({"key": key, "method": environ["REQUEST_METHOD"],
+                                 "path": environ.get("RAW_URI", environ.get("PATH_INFO", "")),
+                                 "content_type": environ.get("CONTENT_TYPE", ""),
+                                 "body": body.decode("utf-8", "replace"), "at": time.time()})  # fmt: skip
+        if key and key in sink["answers"]:
+            status, document = sink["answers"][key]
+            return _json(start_response, document, status=status,
+                         headers=[("Idempotent-Replayed", "true")])  # fmt: skip
+        record = json.loads(body or b"{}")
+        scenario = record.get("scenario", "") if isinstance(record, dict) else ""
+        seen = sink["seen"][key] = sink["seen"].get(key, 0) + 1
+        if scenario == "429-once" and seen == 1:
+            return _json(start_response, {"error": "slow down"}, status="429 Too Many Requests",
+                         headers=[("Retry-After", "1")])  # fmt: skip
+        if scenario == "500-once" and seen == 1:
+            return _json(start_response, {"error": "oops"}, status="500 Internal Server Error")
+        if scenario == "invalid":
+            status, document = "422 Unprocessable Entity", {"error": "email is invalid"}
+        else:
+            sink["applied"].append({"key": key, "record": record})
+            status, document = "201 Created", {"id": len(sink["applied"]), "ok": True}
+        if key:
+            sink["answers"][key] = (status, document)
+    return _json(start_response, document, status=status)
+
+
+PAGE_RECORDS: dict[int, list[dict]] = {}
+
+
+def _records(n: int) -> list[dict]:
+    if n not in PAGE_RECORDS:
+        PAGE_RECORDS[n] = [
+            {"id": i, "name": f"Record {i}", "nested": {"value": i * 2, "deep": {"x": "y"}},
+             "tags": ["a", "b"], "text": 'comma, "quote" and é', "empty": None}
+            for i in range(1, n + 1)
+        ]  # fmt: skip
+    return PAGE_RECORDS[n]
+
+
+def _pages(environ, start_response, style: str, query: dict):
+    """A list of ``n`` records read page by page in one pagination style (``none``, ``offset``
+    with offset/limit, ``page`` with page/per_page, ``cursor`` with cursor/limit and the next
+    cursor at ``next.cursor``, ``link`` with a Link header); every call is counted."""
+    _count(f"/_test/pages/{style}")
+    records = _records(int(query.get("n", "250")))
+    if style == "none":
+        return _json(start_response, {"records": records})
+    if style == "offset":
+        offset, limit = int(query.get("offset", "0")), int(query.get("limit", "50"))
+        return _json(start_response, {"records": records[offset : offset + limit]})
+    if style in ("page", "link"):
+        page, size = int(query.get("page", "1")), int(query.get("per_page", "50"))
+        chunk = records[(page - 1) * size : page * size]
+        headers = []
+        if style == "link" and page * size < len(records):
+            host = environ.get("HTTP_HOST", "")
+            target = query.get("next_host") or host
+            headers.append(("Link", f'<https://{target}/_test/pages/link?n={len(records)}&'
+                                    f'page={page + 1}&per_page={size}>; rel="next"'))  # fmt: skip
+        return _json(start_response, {"records": chunk}, headers=headers)
+    if style == "cursor":
+        start = int(base64.b64decode(query["cursor"]).decode()) if query.get("cursor") else 0
+        limit = int(query.get("limit", "50"))
+        chunk = records[start : start + limit]
+        following = start + limit
+        token = (
+            base64.b64encode(str(following).encode()).decode() if following < len(records) else None
+        )
+        return _json(start_response, {"records": chunk, "next": {"cursor": token}})
+    return _json(start_response, {"error": "no such style"}, status="404 Not Found")
+
+
 def app(environ, start_response):
     path = environ.get("PATH_INFO", "")
     raw_query = environ.get("QUERY_STRING", "")
     query = {k: v[0] for k, v in parse_qs(raw_query, keep_blank_values=True).items()}
     if path.startswith("/_test/hooks/"):
         return _hook(environ, start_response, path[len("/_test/hooks/") :], query)
+    if path.startswith("/_test/records/"):
+        return _sink(environ, start_response, path[len("/_test/records/") :], query)
+    if path.startswith("/_test/pages/"):
+        return _pages(environ, start_response, path[len("/_test/pages/") :], query)
     if path.startswith("/_test/feed/"):
         return _feed(environ, start_response, path[len("/_test/feed/") :], raw_query)
     if path == "/_test/bomb":
