@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from django.conf import settings
 from requests.utils import parse_header_links
@@ -63,6 +63,18 @@ def inside(base_url: str, url: str) -> bool:
     if (target.scheme, target.hostname, target.port) != (base.scheme, base.hostname, base.port):
         return False
     return target.path == base.path or target.path.startswith(base.path + "/")
+
+
+def without_credentials(url: str, sensitive: set[str]) -> str:
+    """``url`` without the query parameters that carry a credential (an API that repeats the
+    query it was sent in its links repeats an api_key too): the job keeps the URL, and the
+    credentials are added again when it is sent."""
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(name, value) for name, value in pairs if not value or value not in sensitive]
+    if len(kept) == len(pairs):
+        return url
+    return urlunsplit(parts._replace(query=urlencode(kept)))
 
 
 class PageReader:
@@ -189,7 +201,7 @@ class PageReader:
                         f"Page {pages}'s next link leaves the data source's base URL; its "
                         "credentials are only sent there."
                     )
-                return {"url": url, "pages": pages}
+                return {"url": without_credentials(url, response.sensitive), "pages": pages}
         return None
 
 

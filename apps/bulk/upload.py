@@ -43,6 +43,10 @@ from apps.outbound.service import NotConnected, connection_request
 ATTEMPTS = 3  # per row, for timeouts, connection failures and 5xx
 RATE_LIMIT_WAITS = 10  # 429s a row may wait out before it fails
 MESSAGE_CHARS = 300
+# How far past the first unanswered row a job may send: the rows answered beyond it are written
+# with every answer, so a row that stays slow (retries, timeouts) holds the others back rather
+# than let that list grow.
+WINDOW = 256
 # These cannot get better row by row: the job stops and says why.
 JOB_FAILURES = (SecretsUnreadable, NotConnected, DestinationBlocked, InvalidRequestSettings,
                 TokenRefreshFailed)  # fmt: skip
@@ -247,21 +251,20 @@ def run_upload(job: BulkJob, lease: Lease) -> bool:
 def _send_all(job: BulkJob, lease: Lease, progress: Progress, senders: Senders,
               records: Iterator[list[str]]) -> bool:  # fmt: skip
     numbered = enumerate(records, start=1)
+    upcoming = next(numbered, None)
     in_flight = sent = 0
-    exhausted = False
     failure: JobFailure | None = None
     while True:
-        while not exhausted and in_flight < job.concurrency and failure is None:
+        while upcoming is not None and in_flight < job.concurrency and failure is None:
             if lease.stopping.is_set() or (sent and lease.slice_over()):
                 break
-            item = next(numbered, None)
-            if item is None:
-                exhausted = True
-                break
-            if not progress.done(item[0]):
-                senders.inbox.put(item)
+            if upcoming[0] >= progress.watermark + WINDOW:
+                break  # a row ahead is slow: the others wait for it (see WINDOW)
+            if not progress.done(upcoming[0]):
+                senders.inbox.put(upcoming)
                 in_flight += 1
                 sent += 1
+            upcoming = next(numbered, None)
         if not in_flight:
             break
         answer = senders.answers.get()
@@ -277,4 +280,4 @@ def _send_all(job: BulkJob, lease: Lease, progress: Progress, senders: Senders,
         raise failure
     if lease.stopping.is_set():
         raise Stop()
-    return exhausted
+    return upcoming is None

@@ -287,3 +287,54 @@ def test_deleting_the_data_source_deletes_its_jobs_and_their_files(acme, bulk_so
     bulk_source.delete()
     assert not BulkJob.objects.filter(pk=job.pk).exists()
     assert not storage().exists(job.file_name)
+
+
+def test_a_next_link_is_kept_without_the_credentials_it_repeats():
+    from apps.bulk.query import without_credentials
+
+    url = "https://api.example.com/v1/items?page=2&api_key=s3cr3t&q=a+b"
+    assert without_credentials(url, {"s3cr3t"}) == "https://api.example.com/v1/items?page=2&q=a+b"
+    assert without_credentials(url, {"other"}) == url
+
+
+def test_a_slow_row_holds_the_others_back_within_the_window(monkeypatch):
+    """Rows are handed out no further than WINDOW past the first unanswered one, so the list of
+    rows answered beyond it (written with every answer) stays short."""
+    from apps.bulk import upload as module
+
+    monkeypatch.setattr(module, "WINDOW", 3)
+
+    class Lease:
+        stopping = threading.Event()
+
+        def slice_over(self):
+            return False
+
+    class Progress(module.Progress):
+        def __init__(self):
+            self.watermark, self.answered, self.largest = 1, set(), 0
+
+        def record(self, answer):
+            self.answered.add(answer.row)
+            while self.watermark in self.answered:
+                self.answered.discard(self.watermark)
+                self.watermark += 1
+            self.largest = max(self.largest, len(self.answered))
+
+    slow_started = threading.Event()
+
+    def send(row, record):
+        if row == 1:
+            slow_started.set()
+            time.sleep(0.3)
+        return module.Answer(row, True, 200)
+
+    job = type("Job", (), {"concurrency": 2})()
+    progress = Progress()
+    senders = module.Senders(2, send)
+    try:
+        done = module._send_all(job, Lease(), progress, senders, iter([["x"]] * 20))
+    finally:
+        senders.close()
+    assert done and progress.watermark == 21
+    assert progress.largest <= 2  # rows 2 and 3 at most, while row 1 was slow
