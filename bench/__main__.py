@@ -2,7 +2,7 @@
 
 import sys
 
-from bench import events, options, outbound, proxy
+from bench import bulk, events, options, outbound, proxy
 
 
 def main() -> int:
@@ -13,6 +13,8 @@ def main() -> int:
     proxy.main()
     print()
     events.main()
+    print()
+    bulk.main()
     return 0
 
 

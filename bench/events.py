@@ -50,8 +50,8 @@ from bench.options import (
 from bench.support import UpstreamForBench, verdict
 
 # The options and proxy benches use Redis DBs 10 (broker) and 11 (cache), the tests 14 and 15,
-# the production install test 13: this bench's broker is 12 (flushed before and after); its
-# cache is bench_env's 11, like theirs (they run one after the other).
+# the production install test 13, the bulk bench 9: this bench's broker is 12 (flushed before
+# and after); its cache is bench_env's 11, like theirs (they run one after the other).
 BROKER_DB = 12
 ROUNDS = 7
 THROUGHPUT_TARGET = 0.7

@@ -189,6 +189,36 @@ def _sink(environ, start_response, name: str, query: dict):
     return _json(start_response, document, status=status)
 
 
+# Bench-only records endpoints: each counts what it was sent and keeps nothing else but the
+# Idempotency-Keys it saw (the sink above keeps every request, too much for a 100,000-row run).
+_accepted: dict[str, dict] = {}
+
+
+def _accept(environ, start_response, name: str):
+    """Answers 201 to a JSON object (422 to anything else) and counts; ``/count`` says how many
+    requests came, with how many distinct Idempotency-Keys, and how many were refused."""
+    name, _, action = name.partition("/")
+    with _lock:
+        tally = _accepted.setdefault(name, {"requests": 0, "refused": 0, "keys": set()})
+        if action == "count":
+            return _json(start_response, {"requests": tally["requests"],
+                                          "keys": len(tally["keys"]),
+                                          "refused": tally["refused"]})  # fmt: skip
+    try:
+        record = json.loads(_read_body(environ))
+    except ValueError:
+        record = None
+    with _lock:
+        tally["requests"] += 1
+        if not isinstance(record, dict):
+            tally["refused"] += 1
+            return _json(start_response, {"error": "not a JSON object"},
+                         status="422 Unprocessable Entity")  # fmt: skip
+        tally["keys"].add(environ.get("HTTP_IDEMPOTENCY_KEY", ""))
+        number = len(tally["keys"])
+    return _json(start_response, {"id": number, "ok": True}, status="201 Created")
+
+
 PAGE_RECORDS: dict[int, list[dict]] = {}
 
 
@@ -243,6 +273,8 @@ def app(environ, start_response):
         return _hook(environ, start_response, path[len("/_test/hooks/") :], query)
     if path.startswith("/_test/records/"):
         return _sink(environ, start_response, path[len("/_test/records/") :], query)
+    if path.startswith("/_test/accept/"):
+        return _accept(environ, start_response, path[len("/_test/accept/") :])
     if path.startswith("/_test/pages/"):
         return _pages(environ, start_response, path[len("/_test/pages/") :], query)
     if path.startswith("/_test/feed/"):
