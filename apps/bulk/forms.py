@@ -10,6 +10,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.template.defaultfilters import filesizeformat
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from apps.bulk.inputs import (
@@ -38,6 +39,13 @@ STYLE_PARAMS: dict[str, tuple[str, ...]] = {
     "link": ("size_param", "size"),
 }
 PAGINATION_FIELDS = ("param", "size_param", "size", "start", "cursor_path")
+# Examples for the page parameter, by style (Jira's startAt, most APIs' page, a cursor's after).
+PARAM_EXAMPLES = {"offset": "startAt", "page": "page", "cursor": "after"}
+
+
+def size_words(size: int) -> str:
+    """``100 MB``; a limit that is not whole megabytes in Django's words."""
+    return f"{size // 2**20} MB" if size % 2**20 == 0 else str(filesizeformat(size))
 
 
 def _help(serializer: type, name: str) -> str:
@@ -102,7 +110,7 @@ class UploadForm(ApiErrorsMixin, forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["file"].widget.attrs["data-max-bytes"] = str(settings.BULK_MAX_UPLOAD_BYTES)
         self.fields["file"].widget.attrs["data-too-large"] = (
-            f"The file is larger than {settings.BULK_MAX_UPLOAD_BYTES // 2**20} MB: split it."
+            f"The file is larger than {size_words(settings.BULK_MAX_UPLOAD_BYTES)}: split it."
         )
 
     def options(self) -> dict[str, Any]:
@@ -200,6 +208,10 @@ class QueryForm(ApiErrorsMixin, forms.Form):
         for name in PAGINATION_FIELDS:
             styles = [style for style, params in STYLE_PARAMS.items() if name in params]
             self.fields[name].widget.attrs["data-styles"] = " ".join(styles)
+        param = self.fields["param"].widget.attrs
+        for style, example in PARAM_EXAMPLES.items():
+            param[f"data-placeholder-{style}"] = example
+        param["placeholder"] = PARAM_EXAMPLES.get(self.chosen_style(), "startAt")
 
     def chosen_style(self) -> str:
         style = self.data.get("style") if self.is_bound else self.initial.get("style")

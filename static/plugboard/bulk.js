@@ -22,6 +22,8 @@
       inputs.forEach(function (input) {
         var row = input.closest(".form-row");
         if (row) row.hidden = input.dataset.styles.split(" ").indexOf(select.value) < 0;
+        var example = input.getAttribute("data-placeholder-" + select.value);
+        if (example) input.placeholder = example;
       });
     }
     select.addEventListener("change", show);
