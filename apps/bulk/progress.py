@@ -86,7 +86,7 @@ def job_progress(job: BulkJob, now: datetime | None = None) -> dict[str, Any]:
     elif job.status == JobStatus.RUNNING:
         note = "Updated every second."
     else:
-        note = ""
+        note = job.message  # why it failed, or who cancelled it (empty when it completed)
 
     if rate is None:
         rate_words = "—"

@@ -173,6 +173,8 @@
       text("bulk-percent", shown.percent);
       text("bulk-done", shown.done);
       text("bulk-note", shown.note);
+      var note = document.getElementById("bulk-note");
+      if (note) note.classList.toggle("pb-last-error", data.status === "FAILED");
       text("bulk-succeeded", shown.succeeded);
       text("bulk-failed", shown.failed);
       text("bulk-rate", shown.rate);

@@ -352,6 +352,9 @@ def test_a_finished_job_page_has_no_cancel_and_says_how_it_ended(owner, source):
                       "refused the credentials (401).", finished_at=timezone.now())  # fmt: skip
     page = page_of(owner.get(job_url(failed)))
     assert "The upstream refused the credentials (401)." in page and "Failed" in page
+    note = re.search(r'<span id="bulk-note"([^>]*)>([^<]*)<', page)
+    assert note.group(2) == "The upstream refused the credentials (401)."
+    assert 'class="pb-last-error"' in note.group(1)
 
 
 def test_a_query_result_is_downloaded_or_the_page_says_why_not(owner, source):
