@@ -44,6 +44,7 @@ urlpatterns = [
     path("t/<slug:tenant>/", include("apps.items.urls")),
     path("t/<slug:tenant>/", include("apps.proxy.urls")),
     path("t/<slug:tenant>/", include("apps.events.urls")),
+    path("t/<slug:tenant>/", include("apps.bulk.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("admin/", admin.site.urls),

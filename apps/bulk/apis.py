@@ -13,7 +13,8 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.bulk.files import BadFile, stream_parts
+from apps.bulk.downloads import errors_download, result_download
+from apps.bulk.files import BadFile
 from apps.bulk.inputs import (
     STYLES,
     UPLOAD_METHODS,
@@ -23,10 +24,9 @@ from apps.bulk.inputs import (
 )
 from apps.bulk.models import JobKind, JobStatus
 from apps.bulk.representation import job_status
-from apps.bulk.selectors import failures_csv, job_get, jobs_of_datasource
+from apps.bulk.selectors import job_get, jobs_of_datasource
 from apps.bulk.services import FileTooLarge, bulk_cancel, bulk_query_create, bulk_upload_create
-from apps.core.codes import ErrorCode
-from apps.core.errors import ApplicationError, NotFound
+from apps.core.errors import NotFound
 from apps.core.pagination import PAGE_PARAMETERS, PageNumberPagination, paginated
 from apps.datasources.models import DataSource
 from apps.tenants.api_scoping import TenantScopedAPIView
@@ -59,16 +59,6 @@ class NoFile(BadFile):
     message = "Send the CSV file as the multipart form field “file”."
 
 
-class ResultNotReady(ApplicationError):
-    code = ErrorCode.RESULT_NOT_READY
-    status = 409
-
-
-class ResultExpired(ApplicationError):
-    code = ErrorCode.RESULT_EXPIRED
-    status = 410
-
-
 def _datasource(request: Request, pk: str) -> DataSource:
     datasource = DataSource.objects.filter(tenant=request.tenant, pk=pk).first()
     if datasource is None:
@@ -81,13 +71,6 @@ def _job(request: Request, pk: str) -> Any:
     if job is None:
         raise NotFound("No such bulk job.")
     return job
-
-
-def _csv(lines: Any, filename: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
 
 
 UPLOAD_DESCRIPTION = (
@@ -206,8 +189,7 @@ class BulkErrorsView(TenantScopedAPIView):
     @extend_schema(summary="A bulk job's failed rows as CSV (row, status_code, message)",
                    responses={(200, "text/csv"): str})  # fmt: skip
     def get(self, request: Request, pk: str) -> StreamingHttpResponse:
-        job = _job(request, pk)
-        return _csv(failures_csv(job), f"{job.datasource.slug}-{str(job.pk)[:8]}-errors.csv")
+        return errors_download(_job(request, pk))
 
 
 class BulkResultView(TenantScopedAPIView):
@@ -218,15 +200,4 @@ class BulkResultView(TenantScopedAPIView):
         responses={(200, "text/csv"): str},
     )
     def get(self, request: Request, pk: str) -> StreamingHttpResponse:
-        job = _job(request, pk)
-        if job.kind != JobKind.QUERY:
-            raise NotFound("Only query jobs have a result; see errors.csv for an upload.")
-        if job.status != JobStatus.COMPLETE:
-            raise ResultNotReady(f"The job is {job.status}: its result is ready once it is "
-                                 "COMPLETE.")  # fmt: skip
-        if job.files_deleted_at is not None:
-            raise ResultExpired(f"Results are kept {settings.BULK_RESULT_DAYS} days; this one "
-                                "was deleted. Run the query again.")  # fmt: skip
-        response = _csv(stream_parts(list(job.result_parts or [])),
-                        f"{job.datasource.slug}-{str(job.pk)[:8]}.csv")  # fmt: skip
-        return response
+        return result_download(_job(request, pk))

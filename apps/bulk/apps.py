@@ -12,7 +12,11 @@ class BulkConfig(AppConfig):
 
         from apps.bulk.files import delete_file
         from apps.bulk.models import BulkJob
+        from apps.bulk.panel import bulk_panel
         from apps.bulk.services import job_files
+        from apps.datasources.panels import DETAIL_PANELS
+
+        DETAIL_PANELS.append(bulk_panel)
 
         def files_go_with_the_job(sender, instance, **kwargs) -> None:
             # Deleted with its data source too (a cascade sends this for each job).

@@ -17,13 +17,13 @@ STYLES = ("none", "offset", "page", "cursor", "link")
 MAX_RECORDS = 10_000_000
 MAX_PAGE_SIZE = 10_000
 MAX_FIELDS = 500
+PATH_REQUIRED = "Give the path to send to, like /contacts."
 
 
 def _path(value: str) -> str:
     value = (value or "").strip()
     if not value:
-        raise serializers.ValidationError("Give the path to send to, like /contacts.",
-                                          code=ErrorCode.REQUIRED)  # fmt: skip
+        raise serializers.ValidationError(PATH_REQUIRED, code=ErrorCode.REQUIRED)
     problem = relative_path_problem(value)
     if problem:
         raise serializers.ValidationError(problem, code=ErrorCode.INVALID_PATH)
