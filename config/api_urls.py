@@ -38,14 +38,13 @@ urlpatterns = [
     path(
         "datasources/<uuid:pk>/bulk/query/", BulkQueryView.as_view(), name="datasource-bulk-query"
     ),
-    # The contract writes these without a trailing slash; both are answered.
-    re_path(r"^bulk/(?P<pk>[0-9a-f-]{36})/status/?$", BulkStatusView.as_view(), name="bulk-status"),
-    re_path(r"^bulk/(?P<pk>[0-9a-f-]{36})/cancel/?$", BulkCancelView.as_view(), name="bulk-cancel"),
-    re_path(
-        r"^bulk/(?P<pk>[0-9a-f-]{36})/errors\.csv$", BulkErrorsView.as_view(), name="bulk-errors"
-    ),
-    re_path(
-        r"^bulk/(?P<pk>[0-9a-f-]{36})/result\.csv$", BulkResultView.as_view(), name="bulk-result"
-    ),
+    # The contract writes these without a trailing slash; with one they are answered too (and
+    # left out of the schema).
+    path("bulk/<uuid:pk>/status", BulkStatusView.as_view(), name="bulk-status"),
+    path("bulk/<uuid:pk>/status/", BulkStatusView.as_view(schema=None)),
+    path("bulk/<uuid:pk>/cancel", BulkCancelView.as_view(), name="bulk-cancel"),
+    path("bulk/<uuid:pk>/cancel/", BulkCancelView.as_view(schema=None)),
+    path("bulk/<uuid:pk>/errors.csv", BulkErrorsView.as_view(), name="bulk-errors"),
+    path("bulk/<uuid:pk>/result.csv", BulkResultView.as_view(), name="bulk-result"),
     *router.urls,
 ]

@@ -10,6 +10,7 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -26,7 +27,8 @@ from apps.bulk.models import JobKind, JobStatus
 from apps.bulk.representation import job_status
 from apps.bulk.selectors import job_get, jobs_of_datasource
 from apps.bulk.services import FileTooLarge, bulk_cancel, bulk_query_create, bulk_upload_create
-from apps.core.errors import NotFound
+from apps.core.codes import ErrorCode
+from apps.core.errors import ApplicationError, NotFound
 from apps.core.pagination import PAGE_PARAMETERS, PageNumberPagination, paginated
 from apps.datasources.models import DataSource
 from apps.tenants.api_scoping import TenantScopedAPIView
@@ -56,7 +58,20 @@ class UploadRequestSerializer(serializers.Serializer):
 
 
 class NoFile(BadFile):
-    message = "Send the CSV file as the multipart form field “file”."
+    message = "Send one CSV file as the multipart form field “file”."
+
+
+class LengthRequired(ApplicationError):
+    code = ErrorCode.LENGTH_REQUIRED
+    status = 411
+    message = "Send the file with a Content-Length (a multipart body), not chunked."
+
+
+class CsvDownload(TenantScopedAPIView):
+    """A CSV answer: whatever the client accepts, errors are the contract's JSON."""
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        return JSONRenderer(), JSONRenderer.media_type
 
 
 def _datasource(request: Request, pk: str) -> DataSource:
@@ -124,11 +139,14 @@ class DataSourceBulkView(TenantScopedAPIView):
             length = 0
         if length > settings.BULK_MAX_UPLOAD_BYTES + 64 * 1024:
             raise FileTooLarge()
-        upload = request.FILES.get("file")
+        if not length and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            raise LengthRequired()
+        files = request.FILES.getlist("file")
         if any(getattr(h, "exceeded", False) for h in request._request.upload_handlers):
             raise FileTooLarge()
-        if upload is None:
+        if len(files) != 1:
             raise NoFile()
+        upload = files[0]
         job = bulk_upload_create(datasource=datasource, actor=request.user, upload=upload,
                                  **options)  # fmt: skip
         return Response(job_status(job), status=status.HTTP_201_CREATED)
@@ -185,14 +203,14 @@ class BulkCancelView(TenantScopedAPIView):
         return Response(job_status(bulk_cancel(job=_job(request, pk), actor=request.user)))
 
 
-class BulkErrorsView(TenantScopedAPIView):
+class BulkErrorsView(CsvDownload):
     @extend_schema(summary="A bulk job's failed rows as CSV (row, status_code, message)",
                    responses={(200, "text/csv"): str})  # fmt: skip
     def get(self, request: Request, pk: str) -> StreamingHttpResponse:
         return errors_download(_job(request, pk))
 
 
-class BulkResultView(TenantScopedAPIView):
+class BulkResultView(CsvDownload):
     @extend_schema(
         summary="A query job's result as CSV",
         description="Streamed once the job is COMPLETE (409 `result_not_ready` before); results "

@@ -86,7 +86,8 @@ def csv_rows(raw: IO[bytes]) -> Iterator[list[str]]:
 
 
 def check_header(header: list[str]) -> list[str]:
-    names = [name.strip() for name in header]
+    # (A second byte order mark, from a file saved twice, is not part of the first name.)
+    names = [name.strip().lstrip("\ufeff").strip() for name in header]
     seen: set[str] = set()
     for position, name in enumerate(names, start=1):
         if not name:

@@ -66,6 +66,9 @@ class BulkJob(TenantOwned):
     answered = models.JSONField(default=list, blank=True)
     state = models.JSONField(default=dict, blank=True)
 
+    # Runs that ended in an unexpected error (the job then fails after a few, rather than being
+    # given back for ever).
+    crashes = models.PositiveSmallIntegerField(default=0)
     # Who runs it: the runner's token and how long its lease lasts; when its task is expected.
     runner = models.UUIDField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)

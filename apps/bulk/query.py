@@ -9,15 +9,23 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from django.conf import settings
+from django.db.models import F
 from requests.utils import parse_header_links
 
-from apps.bulk.files import CsvText, save_part
+from apps.bulk.files import CsvText, delete_file, save_part
 from apps.bulk.models import BulkJob, RowFailure
-from apps.bulk.runner import JobFailure, Lease, Stop
-from apps.bulk.upload import ATTEMPTS, JOB_FAILURES, RATE_LIMIT_WAITS, Pacer, answer_message
+from apps.bulk.runner import JobFailure, Lease, Stop, clean_text
+from apps.bulk.upload import (
+    ATTEMPTS,
+    JOB_FAILURES,
+    RATE_LIMIT_WAITS,
+    Pacer,
+    answer_message,
+    rate_limit_wait,
+)
 from apps.datasources.connections import TokenStateStore, connection_of
 from apps.items.rendering import text_of
-from apps.outbound.client import OutboundResponse, parse_retry_after
+from apps.outbound.client import OutboundResponse
 from apps.outbound.connection import Connection
 from apps.outbound.errors import (
     OutboundError,
@@ -26,9 +34,13 @@ from apps.outbound.errors import (
     UpstreamUnreachable,
 )
 from apps.outbound.paths import get_path
+from apps.outbound.redaction import Masker
 from apps.outbound.service import connection_request
 
-PAGE_MAX_BYTES = 20 * 1024 * 1024
+# A page is parsed whole: 8 MB of JSON is about 80 MB of Python objects at worst.
+PAGE_MAX_BYTES = 8 * 1024 * 1024
+# However the API paginates, a job reads no more pages than this.
+MAX_PAGES = 100_000
 PART_BYTES = 1024 * 1024  # a part is stored once this much is written (and at the end)
 DEFAULT_PARAMS = {"offset": "offset", "page": "page", "cursor": "cursor"}
 
@@ -138,7 +150,8 @@ class PageReader:
                 raise JobFailure(f"Page {page}: {exc.message} ({attempts} attempts)") from None
             except ResponseTooLarge:
                 raise JobFailure(
-                    f"Page {page} is larger than 20 MB: ask for smaller pages."
+                    f"Page {page} is larger than {PAGE_MAX_BYTES // (1024 * 1024)} MB: ask for "
+                    "smaller pages (pagination size)."
                 ) from None
             except OutboundError as exc:
                 raise JobFailure(f"Page {page}: {exc.message}") from None
@@ -148,9 +161,7 @@ class PageReader:
             if status == 429 and waits < RATE_LIMIT_WAITS:
                 waits += 1
                 attempts -= 1
-                wait = parse_retry_after(response.headers.get("Retry-After"))
-                self.pacer.pause(min(max(float(wait or 1), 1.0),
-                                     float(settings.BULK_MAX_RETRY_AFTER)))  # fmt: skip
+                self.pacer.pause(rate_limit_wait(response.headers.get("Retry-After")))
                 continue
             if status >= 500 and attempts < ATTEMPTS:
                 if not self.pacer.sleep(self.backoff[attempts - 1]):
@@ -176,6 +187,9 @@ class PageReader:
         size = self.pagination.get("size")
         if self.style == "none":
             return None
+        if pages >= MAX_PAGES:
+            raise JobFailure(f"The job read {MAX_PAGES:,} pages, the most one job reads.")
+        masker = Masker(response.sensitive)
         if self.style in ("offset", "page"):
             if not records or (size and len(records) < int(size)):
                 return None
@@ -186,13 +200,19 @@ class PageReader:
             cursor = get_path(document, self.pagination.get("cursor_path") or "")
             if cursor in (None, "", False) or not records:
                 return None
-            if str(cursor) == str(state.get("cursor")):
+            cursor = text_of(cursor)
+            if cursor == str(state.get("cursor")):
                 raise JobFailure(
                     f"Page {pages} gave the same cursor as the page before: stopping rather than "
                     "reading one page forever."
                 )
-            return {"cursor": text_of(cursor), "pages": pages}
+            if "\x00" in cursor or masker.found_in(cursor):
+                raise JobFailure(f"Page {pages}'s cursor cannot be kept (it holds a NUL "
+                                 "character or the data source's credentials).")  # fmt: skip
+            return {"cursor": cursor, "pages": pages}
         # link
+        if not records:
+            return None
         for link in parse_header_links(response.headers.get("Link", "")):
             if "next" in (link.get("rel") or "").split():
                 url = urljoin(response.url, link.get("url", ""))
@@ -201,7 +221,13 @@ class PageReader:
                         f"Page {pages}'s next link leaves the data source's base URL; its "
                         "credentials are only sent there."
                     )
-                return {"url": without_credentials(url, response.sensitive), "pages": pages}
+                url = without_credentials(url, response.sensitive)
+                if url == state.get("url") or url == response.url:
+                    raise JobFailure(f"Page {pages}'s next link points at the page itself.")
+                if masker.found_in(url):
+                    raise JobFailure(f"Page {pages}'s next link carries the data source's "
+                                     "credentials; Plugboard does not keep them.")  # fmt: skip
+                return {"url": url, "pages": pages}
         return None
 
 
@@ -230,7 +256,7 @@ class Result:
 
     def add(self, records: list[Any], room: int, fields: list[str]) -> None:
         if not self.columns and records:
-            self.columns = columns_of(records[0], fields)
+            self.columns = [clean_text(name) for name in columns_of(records[0], fields)]
             self.text.write(self.columns)
         elif not self.columns and fields:
             self.columns = list(fields)
@@ -252,7 +278,9 @@ class Result:
             processed=self.count(), succeeded=self.count(), state=state,
             result_parts=parts, columns=self.columns,
         )  # fmt: skip
-        if not written:
+        if not written:  # deleted or taken over meanwhile: the part is nobody's
+            if text:
+                delete_file(parts[-1])
             raise Stop()
         self.parts, self.written, self.buffered = parts, self.count(), 0
 
@@ -274,6 +302,9 @@ def run_query(job: BulkJob, lease: Lease) -> bool:
             response = reader.fetch(state)
             page = state.get("pages", 0) + 1
             document, records = reader.records_of(response, page)
+            masker = Masker(response.sensitive)
+            if masker:  # an upstream may echo the credentials: never into the result
+                records = masker.document(records)
             result.add(records, max_records - result.count(), fields)
             following = reader.next_state(state, response, document, records)
             if following is None or result.count() >= max_records:
@@ -285,8 +316,10 @@ def run_query(job: BulkJob, lease: Lease) -> bool:
             if lease.slice_over():
                 return False
     except PageRefused as exc:
-        RowFailure.objects.get_or_create(
+        _, created = RowFailure.objects.get_or_create(
             job_id=job.pk, row=exc.page,
-            defaults={"status_code": exc.status_code, "message": exc.message[:500]},
+            defaults={"status_code": exc.status_code, "message": clean_text(exc.message)[:500]},
         )  # fmt: skip
+        if created:
+            lease.mine().update(failed=F("failed") + 1)
         raise

@@ -36,6 +36,8 @@ logger = logging.getLogger("plugboard.bulk")
 WATCH_SECONDS = 0.2
 # A task expected this long ago that never took its job was lost (a broker restart): sent again.
 REQUEUE_AFTER = timedelta(seconds=120)
+# Runs ending in an unexpected error before the job is failed (the same cause would come back).
+MAX_CRASHES = 3
 
 
 class Stop(Exception):
@@ -49,6 +51,11 @@ class JobFailure(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+def clean_text(text: str) -> str:
+    """``text`` as the database takes it (PostgreSQL refuses NUL characters in text and JSON)."""
+    return text.replace("\x00", "\ufffd")
 
 
 def lease_seconds() -> float:
@@ -145,24 +152,28 @@ def job_run(job_id: Any) -> str:
     try:
         with lease:
             done = run(job, lease)
-    except JobFailure as exc:
-        _finish(lease, JobStatus.FAILED, exc.message)
-        return "failed"
-    except SecretsUnreadable as exc:
-        _finish(lease, JobStatus.FAILED, exc.message)
-        return "failed"
+    except (JobFailure, SecretsUnreadable) as exc:
+        return "failed" if _finish(lease, JobStatus.FAILED, exc.message) else _stopped(lease)
     except Stop:
         done = False
     except Exception as exc:
-        # Unexpected: the job is given back (its lease released) and resumed by the sweep.
+        # Unexpected: the job is given back (its lease released) for the sweep to resume, and
+        # failed once the same thing happened MAX_CRASHES times.
         logger.exception("bulk job %s: the run failed unexpectedly", job_id)
-        lease.mine().update(runner=None, lease_until=None)
+        lease.mine().update(runner=None, lease_until=None, crashes=F("crashes") + 1)
+        crashes = BulkJob.objects.filter(pk=job_id).values_list("crashes", flat=True).first()
+        if crashes is not None and crashes >= MAX_CRASHES:
+            BulkJob.objects.filter(pk=job_id, status__in=ACTIVE).update(
+                status=JobStatus.FAILED, finished_at=timezone.now(),
+                message=f"The job stopped {crashes} times on an unexpected error "
+                f"({type(exc).__name__}); the server's log has the details.",
+            )  # fmt: skip
+            job_notify(BulkJob.objects.select_related("datasource").get(pk=job_id))
         raise exc from None
     if done:
-        _finish(lease, JobStatus.COMPLETE, "")
-        return "complete"
-    if lease.reason in ("cancelled", "lease lost"):
-        return lease.reason
+        return "complete" if _finish(lease, JobStatus.COMPLETE, "") else _stopped(lease)
+    if lease.reason == "lease lost" or not lease.mine().filter(status=JobStatus.RUNNING).exists():
+        return _stopped(lease)
     # The slice is over: the next one is another task (the lease is released for it).
     if (
         lease.mine()
@@ -173,18 +184,30 @@ def job_run(job_id: Any) -> str:
     return "continued"
 
 
-def _finish(lease: Lease, status: str, message: str) -> None:
+def _stopped(lease: Lease) -> str:
+    """The run ended without finishing the job: it was cancelled meanwhile (announced now that
+    what was in flight is counted), or another runner holds it."""
+    if lease.mine().exclude(status__in=ACTIVE).update(runner=None, lease_until=None):
+        job_notify(BulkJob.objects.select_related("datasource").get(pk=lease.job_id))
+        return "cancelled"
+    return "lease lost"
+
+
+def _finish(lease: Lease, status: str, message: str) -> bool:
+    """End the job as ``status`` (only while it runs under this lease); whether it did."""
     now = timezone.now()
     updates: dict[str, Any] = {"status": status, "finished_at": now, "runner": None,
                                "lease_until": None}  # fmt: skip
     if message:
-        updates["message"] = message[:1000]
+        updates["message"] = clean_text(message)[:1000]
     if status == JobStatus.COMPLETE:
         updates["total"] = Coalesce(F("total"), F("processed"))
     if lease.mine().filter(status=JobStatus.RUNNING).update(**updates):
         job = BulkJob.objects.select_related("datasource").get(pk=lease.job_id)
         logger.info("bulk job %s %s: %s processed", job.pk, status.lower(), job.processed)
         job_notify(job)
+        return True
+    return False
 
 
 NOTIFICATION_TYPES = {
@@ -214,8 +237,16 @@ def job_notify(job: BulkJob) -> None:
 
 def resume_due(now: Any = None, batch: int = 100) -> int:
     """Send again the active jobs no live runner holds whose task is not on its way (a worker
-    died, a broker restart lost the task)."""
+    died, a broker restart lost the task); announce the cancel of a job whose runner died
+    before it could."""
     now = now or timezone.now()
+    dead = BulkJob.objects.filter(status=JobStatus.CANCELLED, runner__isnull=False,
+                                  lease_until__lt=now)  # fmt: skip
+    for pk in list(dead.values_list("pk", flat=True)[:batch]):
+        if BulkJob.objects.filter(pk=pk, runner__isnull=False).update(
+            runner=None, lease_until=None
+        ):
+            job_notify(BulkJob.objects.select_related("datasource").get(pk=pk))
     due = (
         BulkJob.objects.filter(status__in=ACTIVE)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))

@@ -109,7 +109,10 @@ def bulk_cancel(*, job: BulkJob, actor: Any) -> BulkJob:
     job.refresh_from_db()
     audit_record(datasource=job.datasource, action=AuditAction.BULK_CANCELLED, actor=actor,
                  summary=f"job {job.pk} after {job.processed:,} rows")  # fmt: skip
-    transaction.on_commit(lambda: job_notify(job))
+    if job.runner is None:
+        # Nothing runs it: announced now. A running job is announced by its runner once what
+        # was in flight is counted (or by the sweep, should that runner die first).
+        transaction.on_commit(lambda: job_notify(job))
     return job
 
 

@@ -9,6 +9,7 @@ only rows a resumed job sends twice, with the same ``Idempotency-Key``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
@@ -21,8 +22,8 @@ from django.db import connections, transaction
 from django.db.models import F
 
 from apps.bulk.files import check_header, csv_rows, open_file
-from apps.bulk.models import BulkJob, RowFailure
-from apps.bulk.runner import JobFailure, Lease, Stop
+from apps.bulk.models import BulkJob, JobStatus, RowFailure
+from apps.bulk.runner import JobFailure, Lease, Stop, clean_text
 from apps.datasources.connections import TokenStateStore, connection_of
 from apps.items.rendering import PLACEHOLDER, InvalidDependency, render_path
 from apps.outbound.client import OPTIONS_MAX_BYTES, OutboundResponse, parse_retry_after
@@ -94,9 +95,21 @@ class Pacer:
 
 
 def answer_message(response: OutboundResponse) -> str:
-    text = " ".join(response.text.split())[:MESSAGE_CHARS]
-    return mask_secrets(f"HTTP {response.status_code}: {text}" if text else
-                        f"HTTP {response.status_code}", response.sensitive)  # fmt: skip
+    """The status and the start of the answer, credentials masked (before it is cut, so no
+    part of one is left)."""
+    text = " ".join(mask_secrets(response.text, response.sensitive).split())[:MESSAGE_CHARS]
+    return f"HTTP {response.status_code}: {text}" if text else f"HTTP {response.status_code}"
+
+
+def rate_limit_wait(value: str | None) -> float:
+    """Seconds a 429 asks to wait, within [1, BULK_MAX_RETRY_AFTER]; an unreadable value waits
+    1 s, a number too large to read the longest."""
+    longest = float(settings.BULK_MAX_RETRY_AFTER)
+    seconds = parse_retry_after(value)
+    if seconds is None:
+        digits = (value or "").strip()
+        return longest if digits.isascii() and digits.isdigit() else 1.0
+    return min(max(float(seconds), 1.0), longest)
 
 
 class RowSender:
@@ -110,11 +123,23 @@ class RowSender:
         self.header = header
         self.pacer = pacer
         self.templated = bool(PLACEHOLDER.search(job.path))
+        before_query = job.path.split("?", 1)[0]
+        # Placeholders that are a whole path segment (/contacts/{id}): never empty.
+        self.segments = [name for name in PLACEHOLDER.findall(before_query)
+                         if f"/{{{name}}}/" in before_query + "/"]  # fmt: skip
         backoff = [float(s) for s in settings.BULK_RETRY_BACKOFF] or [1.0]
         self.backoff = backoff + [backoff[-1]] * ATTEMPTS
 
     def path_for(self, values: Mapping[str, str]) -> str:
-        return render_path(self.job.path, values) if self.templated else self.job.path
+        if not self.templated:
+            return self.job.path
+        for name in self.segments:
+            if not values[name].strip():
+                raise InvalidDependency(
+                    f"The row's {name} is empty, and it makes a whole path segment "
+                    "(it would call the collection instead of one record)."
+                )
+        return render_path(self.job.path, values)
 
     def __call__(self, row: int, record: list[str]) -> Answer | Unanswered:
         if len(record) != len(self.header):
@@ -155,9 +180,7 @@ class RowSender:
             if status == 429 and waits < RATE_LIMIT_WAITS:
                 waits += 1
                 attempts -= 1  # waiting for the upstream's leave is not an attempt
-                wait = parse_retry_after(response.headers.get("Retry-After"))
-                self.pacer.pause(min(max(float(wait or 1), 1.0),
-                                     float(settings.BULK_MAX_RETRY_AFTER)))  # fmt: skip
+                self.pacer.pause(rate_limit_wait(response.headers.get("Retry-After")))
                 continue
             if status >= 500 and attempts < ATTEMPTS:
                 if not self.pacer.sleep(self.backoff[attempts - 1]):
@@ -217,16 +240,18 @@ class Progress:
             "watermark": self.watermark,
             "answered": sorted(self.answered),
         }
-        if answer.ok:
-            written = self.lease.mine().update(**updates)
-        else:
-            with transaction.atomic():
+        with transaction.atomic() if not answer.ok else contextlib.nullcontext():
+            # While it runs: a cancel is seen here, before the next row is handed out.
+            written = self.lease.mine().filter(status=JobStatus.RUNNING).update(**updates)
+            if not written:
+                # Cancelled: what was in flight is still counted, and no row is sent after.
                 written = self.lease.mine().update(**updates)
-                if written:
-                    RowFailure.objects.create(
-                        job_id=self.lease.job_id, row=answer.row,
-                        status_code=answer.status_code, message=answer.message[:500],
-                    )  # fmt: skip
+                self.lease.stop("cancelled")
+            if written and not answer.ok:
+                RowFailure.objects.create(
+                    job_id=self.lease.job_id, row=answer.row, status_code=answer.status_code,
+                    message=clean_text(answer.message)[:500],
+                )  # fmt: skip
         if not written:
             raise Stop()  # another runner holds the job now
 

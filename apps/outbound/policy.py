@@ -121,6 +121,9 @@ def is_absolute_url(path: str) -> bool:
     return bool(_SCHEME_IN_FRONT.match(path))
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def relative_path_problem(path: str) -> str | None:
     """Why ``path`` (relative to a base URL, query allowed) is not one, or None.
 
@@ -131,6 +134,8 @@ def relative_path_problem(path: str) -> str | None:
     if any(ch in path for ch in " \r\n\t"):
         return "A path may not contain spaces or line breaks; write them as %20."
     before_query = path.split("?", 1)[0].split("#", 1)[0]
+    if _CONTROL.search(path) or _CONTROL.search(unquote(before_query)):
+        return "A path may not contain control characters (also percent-encoded, like %01)."
     if "\\" in before_query:
         return "A path may not contain backslashes."
     if has_dot_segment(before_query):

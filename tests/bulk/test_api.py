@@ -166,3 +166,43 @@ def test_the_concurrency_is_the_data_sources_within_the_cap(acme, source, settin
     response = acme.api().patch(f"/api/v1/datasources/{source.pk}/", {"bulk_concurrency": 2},
                                 format="json")  # fmt: skip
     assert response.status_code == 200 and response.json()["bulk_concurrency"] == 2
+
+
+def test_one_file_only_and_a_length_is_needed(acme, source):
+    import io
+
+    client = acme.api()
+    two = {"file": [io.BytesIO(csv_bytes(ROWS)), io.BytesIO(csv_bytes(ROWS))]}
+    response = client.post(f"/api/v1/datasources/{source.pk}/bulk/?path=/x", two,
+                           format="multipart")  # fmt: skip
+    assert response.status_code == 400 and "one CSV file" in response.json()["error"]["message"]
+    response = client.generic("POST", f"/api/v1/datasources/{source.pk}/bulk/?path=/x",
+                              b"", HTTP_TRANSFER_ENCODING="chunked",
+                              content_type="multipart/form-data; boundary=x")  # fmt: skip
+    assert response.status_code == 411
+    assert not BulkJob.objects.exists()
+
+
+def test_a_second_byte_order_mark_is_not_part_of_the_first_name(acme, source):
+    content = b"\xef\xbb\xbf\xef\xbb\xbfemail,name\r\na,b\r\n"
+    job_id = upload(acme.api(), source, content, "/contacts").json()["id"]
+    response = upload(acme.api(), source, content, "/contacts/{email}", method="PATCH")
+    assert response.status_code == 201, response.content
+    assert BulkJob.objects.filter(pk=job_id).exists()
+
+
+def test_control_characters_in_a_path_are_refused(acme, source):
+    for path in ("/x%01y", "/x%7F", "/a%0Ab"):
+        response = upload(acme.api(), source, csv_bytes(ROWS), path)
+        assert response.status_code == 400, path
+
+
+def test_the_status_routes_take_uuids_and_the_csvs_any_accept_header(acme, source):
+    client = acme.api()
+    job_id = upload(client, source, csv_bytes(ROWS), "/contacts").json()["id"]
+    assert client.get(f"/api/v1/bulk/{'-' * 36}/status").status_code == 404
+    response = client.get(f"/api/v1/bulk/{job_id}/errors.csv", HTTP_ACCEPT="text/csv")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    schema = client.get("/api/schema/?format=json").json()["paths"]
+    assert "/api/v1/bulk/{id}/status" in schema and "/api/v1/bulk/{id}/status/" not in schema
+    assert "/api/v1/bulk/{id}/cancel" in schema and "/api/v1/bulk/{id}/cancel/" not in schema

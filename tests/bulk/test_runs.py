@@ -10,6 +10,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 
 from apps.bulk.models import BulkJob, JobStatus, RowFailure
@@ -46,6 +47,21 @@ def run_to_end(job: BulkJob, runs: int = 200) -> BulkJob:
             break
     job.refresh_from_db()
     return job
+
+
+def running(job_id) -> threading.Thread:
+    """``job_run`` in a thread of its own, as a worker would run it (its connection closed at
+    the end, as Celery does after a task)."""
+
+    def run() -> None:
+        try:
+            job_run(job_id)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
 
 
 def parse(content: bytes) -> list[list[str]]:
@@ -130,8 +146,7 @@ def test_cancel_stops_sending(acme, bulk_source, sinks):
     sink = sinks.new()
     rows = [["n"], *[[str(n)] for n in range(1, 61)]]
     job = start_upload(acme, bulk_source, rows, f"/_test/records/{sink}?delay=0.1")
-    runner = threading.Thread(target=job_run, args=(job.pk,))
-    runner.start()
+    runner = running(job.pk)
     try:
         wait_until(lambda: BulkJob.objects.get(pk=job.pk).processed >= 6, timeout=20)
         response = acme.api().post(f"/api/v1/bulk/{job.pk}/cancel")
@@ -338,3 +353,99 @@ def test_a_slow_row_holds_the_others_back_within_the_window(monkeypatch):
         senders.close()
     assert done and progress.watermark == 21
     assert progress.largest <= 2  # rows 2 and 3 at most, while row 1 was slow
+
+
+# What a review found, each now a test.
+
+
+def test_credentials_an_upstream_echoes_never_reach_a_query_result(acme, bulk_source, victor):
+    from rest_framework.test import APIClient
+
+    job = run_to_end(start_query(acme, bulk_source, {"path": "/_test/data/echo-credential"}))
+    assert job.status == JobStatus.COMPLETE and job.processed > 0
+    viewer = APIClient()
+    viewer.force_login(victor)
+    viewer.credentials(HTTP_X_PLUGBOARD_TENANT=acme.tenant.slug)
+    response = viewer.get(f"/api/v1/bulk/{job.pk}/result.csv")
+    content = b"".join(response.streaming_content).decode()
+    assert "[secret]" in content
+    for form in ("bulk-canary-secret", "YnVsay1jYW5hcnktc2VjcmV0", "ZWxlbWVudHM6YnVsay1jYW5hcnkt"):
+        assert form not in content
+
+
+def test_a_secret_in_an_error_answer_is_masked_before_the_message_is_cut(acme, bulk_source, sinks):
+    job = run_to_end(start_upload(acme, bulk_source, [["scenario"], ["echo-password"]],
+                                  f"/_test/records/{sinks.new()}"))  # fmt: skip
+    message = RowFailure.objects.get(job=job).message
+    assert "bulk-" not in message.split("x" * 200)[-1]  # not even the start of it
+    assert job.failed == 1
+
+
+def test_a_nul_character_in_an_answer_is_kept_out_of_the_database(acme, bulk_source, sinks):
+    job = run_to_end(start_upload(acme, bulk_source, [["scenario"], ["nul"]],
+                                  f"/_test/records/{sinks.new()}"))  # fmt: skip
+    assert (job.status, job.succeeded, job.failed) == (JobStatus.COMPLETE, 0, 1)
+    assert "bad value a\ufffdb" in RowFailure.objects.get(job=job).message
+
+
+def test_a_next_link_to_the_page_itself_fails_the_query_at_once(acme, bulk_source):
+    job = run_to_end(start_query(acme, bulk_source, {
+        "path": "/_test/pages/link?n=100&per_page=40&self_link=1", "results_path": "records",
+        "pagination": {"style": "link"},
+    }))  # fmt: skip
+    assert job.status == JobStatus.FAILED and "itself" in job.message
+    assert job.state.get("pages", 0) <= 1
+
+
+def test_an_empty_row_value_making_a_whole_path_segment_fails_the_row(acme, bulk_source, sinks):
+    sink = sinks.new()
+    job = run_to_end(start_upload(acme, bulk_source, [["id", "n"], ["", "1"], ["7", "2"]],
+                                  f"/_test/records/{sink}/{{id}}", method="PATCH"))  # fmt: skip
+    assert (job.succeeded, job.failed) == (1, 1)
+    assert [r["path"] for r in sinks.log(sink)["requests"]] == [f"/_test/records/{sink}/7"]
+    assert "id is empty" in RowFailure.objects.get(job=job).message
+
+
+def test_a_cancel_is_announced_once_the_rows_in_flight_are_counted(acme, bulk_source, sinks):
+    bulk_source.events_config = {"enabled": True, "callback_url": "https://hooks.example.com/x"}
+    bulk_source.event_secrets = {"signature_key": new_signature_key()}
+    bulk_source.save()
+    rows = [["n"], *[[str(n)] for n in range(1, 41)]]
+    job = start_upload(acme, bulk_source, rows, f"/_test/records/{sinks.new()}?delay=0.1")
+    runner = running(job.pk)
+    try:
+        wait_until(lambda: BulkJob.objects.get(pk=job.pk).processed >= 4, timeout=20)
+        assert acme.api().post(f"/api/v1/bulk/{job.pk}/cancel").status_code == 200
+    finally:
+        runner.join(timeout=30)
+    job.refresh_from_db()
+    event = Event.objects.get(datasource=bulk_source, source=Source.BULK)
+    body = json.loads(bytes(event.body))
+    assert body["type"] == "bulk.cancelled"
+    assert body["job"]["processed"] == job.processed and job.runner is None
+
+
+def test_a_part_written_after_the_job_was_lost_is_deleted(acme, bulk_source):
+    import uuid
+
+    from apps.bulk.files import storage
+    from apps.bulk.query import Result
+    from apps.bulk.runner import Lease, Stop
+
+    job = start_query(acme, bulk_source, {"path": "/x"})
+    result = Result(job, Lease(job, uuid.uuid4()))  # not the job's runner
+    result.add([{"id": 1}], 10, [])
+    with pytest.raises(Stop):
+        result.store({"pages": 1})
+    assert not storage().exists(f"results/{job.pk}/part-00001.csv")
+
+
+def test_a_rate_limit_wait_is_read_within_bounds(settings):
+    from apps.bulk.upload import rate_limit_wait
+
+    settings.BULK_MAX_RETRY_AFTER = 300
+    assert rate_limit_wait("7") == 7
+    assert rate_limit_wait("0") == 1 and rate_limit_wait("-5") == 1 and rate_limit_wait(None) == 1
+    assert rate_limit_wait("1000000000000") == 300  # too long to read: the longest wait
+    assert rate_limit_wait("99999999") == 300
+    assert rate_limit_wait("Wed, 21 Oct 2015 07:28:00 GMT") == 1  # a date in the past

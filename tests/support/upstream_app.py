@@ -181,6 +181,15 @@ def _sink(environ, start_response, name: str, query: dict):
             return _json(start_response, {"error": "oops"}, status="500 Internal Server Error")
         if scenario == "invalid":
             status, document = "422 Unprocessable Entity", {"error": "email is invalid"}
+        elif scenario == "nul":  # a raw NUL byte, as a careless upstream sends in plain text
+            body = b"bad value a\x00b"
+            start_response("422 Unprocessable Entity", [("Content-Type", "text/plain"),
+                                                        ("Content-Length", str(len(body)))])  # fmt: skip
+            return [body]
+        elif scenario == "echo-password":  # the Basic password, 280 characters in
+            auth = environ.get("HTTP_AUTHORIZATION", "")
+            password = base64.b64decode(auth[6:]).decode().split(":", 1)[1] if auth else ""
+            status, document = "422 Unprocessable Entity", {"error": "x" * 280 + " " + password}
         else:
             sink["applied"].append({"key": key, "record": record})
             status, document = "201 Created", {"id": len(sink["applied"]), "ok": True}
@@ -247,7 +256,9 @@ def _pages(environ, start_response, style: str, query: dict):
         page, size = int(query.get("page", "1")), int(query.get("per_page", "50"))
         chunk = records[(page - 1) * size : page * size]
         headers = []
-        if style == "link" and page * size < len(records):
+        if style == "link" and query.get("self_link"):
+            headers.append(("Link", f'<{environ.get("RAW_URI", "")}>; rel="next"'))
+        elif style == "link" and page * size < len(records):
             host = environ.get("HTTP_HOST", "")
             target = query.get("next_host") or host
             headers.append(("Link", f'<https://{target}/_test/pages/link?n={len(records)}&'
