@@ -251,8 +251,11 @@ def miss(
     before the fetch: the answer is written under it, so a purge meanwhile makes it a miss."""
     name = _name(ref, request)
     item = ref.item
-    ttl = item.datasource.timeout_seconds * 3 + 10
-    with flight_for(name, ttl_seconds=ttl, purge_stamp=purge_stamp) as flight:
+    timeout = item.datasource.timeout_seconds
+    # The leader may take a token refresh, the call and its one retry; a waiter only its own
+    # timeout.
+    with flight_for(name, ttl_seconds=timeout * 3 + 10, wait_seconds=timeout,
+                    purge_stamp=purge_stamp) as flight:  # fmt: skip
         joined = flight.join()
         if isinstance(joined, CachedAnswer):
             return "hit", joined

@@ -272,6 +272,30 @@ def test_waiters_share_the_leaders_failure_without_calling(acme, source, counter
     assert counters.calls("/_test/data/status") <= 2  # one leader (a late thread may lead anew)
 
 
+def test_a_waiter_waits_no_longer_than_the_items_own_timeout(acme, source, counters):
+    """A leader that is stuck (here: a flight held by a request that never finishes) holds its
+    waiters only for their own timeout, then they answer 504 (not 3 x timeout + 10 s later)."""
+    from apps.items.lookup import item_load
+    from apps.items.options import _name, evaluate
+
+    source.timeout_seconds = 1
+    source.save()
+    item = item_create(tenant=acme.tenant, data={
+        "key": "stuck", "name": "Stuck", "datasource": str(source.pk),
+        "path": "/_test/data/projects", "value": "{key}", "label": "{name}",
+    })  # fmt: skip
+    ref = item_load(tenant_id=acme.tenant.pk, key=item.key, stamp_value=None)
+    name = _name(ref, evaluate(ref, {}))
+    redis.client().set(redis.key(keys.flight(name)), "someone-else", px=60_000)
+    started = time.monotonic()
+    response = get(acme.api(), item.key)
+    waited = time.monotonic() - started
+    assert response.status_code == 504, response.content
+    assert response.json()["error"]["code"] == "upstream_timeout"
+    assert 0.9 < waited < 3
+    assert counters.calls("/_test/data/projects") == 0
+
+
 def test_with_redis_down_options_come_from_the_upstream_and_it_is_logged_once(
     acme, projects, counters, caplog
 ):

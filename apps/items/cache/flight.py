@@ -24,6 +24,7 @@ from apps.core import redis
 from apps.core.errors import ApplicationError
 from apps.items.cache import OUTAGE, backend, keys
 from apps.items.cache.backend import CachedAnswer
+from apps.outbound.errors import UpstreamTimeout
 
 # How often a waiter looks whether the answer landed.
 WAIT_STEP = 0.02
@@ -66,9 +67,12 @@ class Flight:
     as there only when it was written under ``purge_stamp`` (the data source's purge stamp as
     the request read it); what lands is written under it."""
 
-    def __init__(self, name: str, *, ttl_seconds: float, purge_stamp: str | None = None) -> None:
+    def __init__(self, name: str, *, ttl_seconds: float, wait_seconds: float | None = None,
+                 purge_stamp: str | None = None) -> None:  # fmt: skip
         self.name = name
         self.ttl_seconds = ttl_seconds
+        # A waiter waits no longer than its own request may take (the item's timeout).
+        self.wait_seconds = ttl_seconds if wait_seconds is None else wait_seconds
         self.purge_stamp = purge_stamp
 
     def __enter__(self) -> Flight:
@@ -81,11 +85,12 @@ class Flight:
 
     def join(self) -> CachedAnswer | Failure | None:
         """The answer, if it landed meanwhile (also while waiting for the leader); the leader's
-        failure; or None: this request leads, and fetches."""
+        failure, or a timeout once this request waited as long as it may; or None: this
+        request leads, and fetches."""
         fresh, leading = self._lead_or_fresh()
         if fresh is not None:
             return fresh
-        deadline = time.monotonic() + self.ttl_seconds
+        deadline = time.monotonic() + self.wait_seconds
         while not leading:
             time.sleep(WAIT_STEP)
             fresh, in_progress, failure = self._look()
@@ -98,7 +103,9 @@ class Flight:
                 if fresh is not None:
                     return fresh
             if time.monotonic() > deadline:
-                break  # the leader is stuck: fetch anyway
+                # The leader is slow or stuck: this request's own time is up (a last-good
+                # answer may stand in, as for any timeout).
+                return Failure.of(WaitedTooLong(), stale_ok=True)
         return None
 
     def _lead_or_fresh(self) -> tuple[CachedAnswer | None, bool]:
@@ -127,11 +134,15 @@ def _failure(blob: bytes | None) -> Failure | None:
     return Failure(**json.loads(blob)) if blob else None
 
 
+class WaitedTooLong(UpstreamTimeout):
+    message = "The data source did not answer in time (another request was already asking it)."
+
+
 class _RedisFlight(Flight):
-    def __init__(
-        self, name: str, *, ttl_seconds: float, client: Any, purge_stamp: str | None = None
-    ) -> None:
-        super().__init__(name, ttl_seconds=ttl_seconds, purge_stamp=purge_stamp)
+    def __init__(self, name: str, *, ttl_seconds: float, client: Any,
+                 wait_seconds: float | None = None, purge_stamp: str | None = None) -> None:  # fmt: skip
+        super().__init__(name, ttl_seconds=ttl_seconds, wait_seconds=wait_seconds,
+                         purge_stamp=purge_stamp)  # fmt: skip
         self.client = client
         self.token = uuid.uuid4().hex
         self.holding = False
@@ -210,8 +221,10 @@ _local_locks_guard = threading.Lock()
 
 
 class _LocalFlight(Flight):
-    def __init__(self, name: str, *, ttl_seconds: float, purge_stamp: str | None = None) -> None:
-        super().__init__(name, ttl_seconds=ttl_seconds, purge_stamp=purge_stamp)
+    def __init__(self, name: str, *, ttl_seconds: float, wait_seconds: float | None = None,
+                 purge_stamp: str | None = None) -> None:  # fmt: skip
+        super().__init__(name, ttl_seconds=ttl_seconds, wait_seconds=wait_seconds,
+                         purge_stamp=purge_stamp)  # fmt: skip
         self.lock: threading.Lock | None = None
 
     def _lead_or_fresh(self) -> tuple[CachedAnswer | None, bool]:
@@ -250,10 +263,12 @@ class _LocalFlight(Flight):
                 del _local_locks[self.name]
 
 
-def flight_for(name: str, *, ttl_seconds: float, purge_stamp: str | None = None) -> Flight:
+def flight_for(name: str, *, ttl_seconds: float, wait_seconds: float | None = None,
+               purge_stamp: str | None = None) -> Flight:  # fmt: skip
     """This request's part in fetching the entry ``name``; a leader holds the flight at most
-    ``ttl_seconds``, after which waiters fetch themselves."""
+    ``ttl_seconds``; a waiter waits at most ``wait_seconds`` (then it times out)."""
     client = redis.client()
     if client is None:
-        return _LocalFlight(name, ttl_seconds=ttl_seconds)
-    return _RedisFlight(name, ttl_seconds=ttl_seconds, client=client, purge_stamp=purge_stamp)
+        return _LocalFlight(name, ttl_seconds=ttl_seconds, wait_seconds=wait_seconds)
+    return _RedisFlight(name, ttl_seconds=ttl_seconds, client=client, wait_seconds=wait_seconds,
+                        purge_stamp=purge_stamp)  # fmt: skip
