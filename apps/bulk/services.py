@@ -17,11 +17,13 @@ from apps.bulk.files import check_csv, delete_file, save_upload
 from apps.bulk.models import ACTIVE, BulkJob, JobKind, JobStatus
 from apps.bulk.queueing import enqueue_job
 from apps.bulk.runner import job_notify
+from apps.core import ratelimit
 from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError
 from apps.datasources.models import AuditAction, DataSource
 from apps.datasources.services import actor_label, audit_record, user_of
 from apps.items.rendering import PLACEHOLDER
+from apps.tenants import limits
 
 logger = logging.getLogger("plugboard.bulk")
 
@@ -47,6 +49,12 @@ def _concurrency(datasource: DataSource) -> int:
     return max(1, min(int(datasource.bulk_concurrency), int(settings.BULK_MAX_CONCURRENCY)))
 
 
+def _count_start(datasource: DataSource, actor: Any) -> None:
+    """Count a job's start against the rate limits of the tenant and of the caller's API key."""
+    key = getattr(actor, "api_key", None)
+    ratelimit.count(limits.quotas("bulk", datasource.tenant_id, key=getattr(key, "pk", None)))
+
+
 def _start(job: BulkJob, *, actor: Any, summary: str) -> BulkJob:
     job.created_by = user_of(actor)
     job.created_by_label = actor_label(actor)[:200]
@@ -63,6 +71,7 @@ def bulk_upload_create(
     *, datasource: DataSource, actor: Any, upload: UploadedFile, path: str, method: str = "POST"
 ) -> BulkJob:
     """A job sending each row of ``upload`` (checked whole first: UTF-8, a header, rows)."""
+    _count_start(datasource, actor)
     if upload.size is not None and upload.size > settings.BULK_MAX_UPLOAD_BYTES:
         raise FileTooLarge()
     summary = check_csv(upload)
@@ -88,6 +97,7 @@ def bulk_upload_create(
 
 def bulk_query_create(*, datasource: DataSource, actor: Any, spec: dict[str, Any]) -> BulkJob:
     """A job reading every page of ``spec['path']`` into a CSV result."""
+    _count_start(datasource, actor)
     spec = dict(spec)
     path = spec.pop("path")
     job = BulkJob(

@@ -61,6 +61,8 @@ class ErrorCode(StrEnum):
     UPSTREAM_TIMEOUT = "upstream_timeout"
     UPSTREAM_UNREACHABLE = "upstream_unreachable"
     UPSTREAM_RATE_LIMITED = "upstream_rate_limited"
+    RATE_LIMITED = "rate_limited"
+    UPSTREAM_BUSY = "upstream_busy"
     DESTINATION_BLOCKED = "destination_blocked"
     UNEXPECTED_RESPONSE = "unexpected_response"
     RESPONSE_TOO_LARGE = "response_too_large"

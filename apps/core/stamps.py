@@ -28,6 +28,7 @@ from django.db import models, transaction
 from apps.core import redis
 from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError
+from apps.core.ratelimit import Counting
 
 logger = logging.getLogger("plugboard.cache")
 
@@ -61,6 +62,22 @@ def read(name: str) -> str | None:
     except Exception:
         return None
     return value.decode() if value is not None else None
+
+
+def read_counting(name: str, counting: Counting) -> str | None:
+    """``read`` of the stamp, and the request counted for ``counting``, in one round trip."""
+    client = redis.client()
+    if client is None or not counting:
+        return read(name)
+    try:
+        pipe = client.pipeline(transaction=False)
+        pipe.get(redis.key(name))
+        counting.queue(pipe)
+        results = pipe.execute()
+    except Exception:
+        return None
+    counting.read(results[1:])
+    return results[0].decode() if results[0] is not None else None
 
 
 def current(name: str) -> str | None:

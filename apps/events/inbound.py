@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from standardwebhooks.webhooks import Webhook
 
-from apps.core import redis, stamps
+from apps.core import ratelimit, redis, stamps
 from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError
 from apps.core.memo import Remembered, StampedMemo
@@ -23,6 +23,7 @@ from apps.datasources.services import datasource_cache_invalidate
 from apps.events.models import Event, Source
 from apps.events.recording import Recorded, event_record
 from apps.outbound.errors import SecretsUnreadable
+from apps.tenants import limits
 
 logger = logging.getLogger("plugboard.events")
 
@@ -191,12 +192,17 @@ class Stale(Exception):
 
 
 def _purge_cache(receiver: Receiver) -> None:
-    """Purge the data source's cached options (whoever receives the event and asks for options
-    gets fresh ones). A remembered receiver is confirmed in the same round trip (``Stale`` when
-    it does not hold); a cache that cannot be reached loses no event: it is logged."""
+    """Count the event against the rate limits of its inbound URL and tenant, and purge the
+    data source's cached options (whoever receives the event and asks for options gets fresh
+    ones). A remembered receiver is confirmed in the same round trip (``Stale`` when it does
+    not hold); a cache that cannot be reached loses no event: it is logged."""
     datasource, remembered = receiver.datasource, receiver.remembered
+    counting = ratelimit.Counting(
+        limits.quotas("inbound", datasource.tenant_id, source=datasource.pk)
+    )
     client = redis.client()
     if remembered is None or client is None:
+        ratelimit.count(counting.quotas)
         try:
             datasource_cache_invalidate(
                 datasource_id=datasource.pk, tenant_id=datasource.tenant_id, free=False
@@ -204,17 +210,22 @@ def _purge_cache(receiver: Receiver) -> None:
         except StampUnavailable:
             logger.warning("inbound event of %s: the cache could not be purged", datasource.pk)
         return
+    counted = len(counting)
     pipe = client.pipeline(transaction=False)
     pipe.get(redis.key(remembered.stamp))
+    counting.queue(pipe)
     datasource_cache_invalidate(
         datasource_id=datasource.pk, tenant_id=datasource.tenant_id, free=False, pipeline=pipe
     )
     try:
-        value = pipe.execute()[0]
+        results = pipe.execute()
     except Exception:
         raise Stale() from None  # read afresh, and purged (or the failure logged) that way
+    value = results[0]
     if not remembered.confirm({remembered.stamp: value.decode() if value is not None else None}):
         raise Stale()
+    counting.read(results[1 : 1 + counted])
+    counting.check()  # (after the confirmation: a refusal from memory is final)
 
 
 def inbound_record(

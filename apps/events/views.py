@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError, error_body
+from apps.core.ratelimit import RateLimited
 from apps.events.inbound import (
     MAX_BODY,
     PayloadTooLarge,
@@ -109,8 +110,8 @@ def inbound(request: HttpRequest, token: str) -> HttpResponse:
     except Stale:
         recorded = None
     except ApplicationError as exc:
-        if receiver.remembered is None:
-            return _error(exc)
+        if receiver.remembered is None or isinstance(exc, RateLimited):
+            return _error(exc)  # (a rate limit is told only once the receiver was confirmed)
         recorded = None
     if recorded is None:  # remembered, and it did not hold or its answer was a refusal
         receiver = receiver_for_token(token, fresh=True)

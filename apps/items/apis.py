@@ -111,8 +111,9 @@ class OptionsView(TenantScopedAPIView):
         responses={200: OptionsSerializer},
     )
     def get(self, request: Request, key: str) -> HttpResponse:
+        key_id = request.auth.pk if isinstance(request.auth, ApiKey) else None
         return options_response(
-            tenant_id=request.tenant.pk, item_key=key, params=request.query_params
+            tenant_id=request.tenant.pk, item_key=key, params=request.query_params, key_id=key_id
         )
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
@@ -142,10 +143,12 @@ def options_response(
     item_key: str,
     params: Mapping[str, Any],
     caller: Remembered[ApiKey] | None = None,
+    key_id: int | None = None,
 ) -> HttpResponse:
     """The options endpoint's answer or error, whichever way the request came in."""
     try:
-        answer = options_serve(tenant_id=tenant_id, item_key=item_key, params=params, caller=caller)
+        answer = options_serve(tenant_id=tenant_id, item_key=item_key, params=params,
+                               caller=caller, key_id=key_id)  # fmt: skip
     except ApplicationError as exc:
         response = HttpResponse(
             _renderer.render(exc.as_body()), status=exc.status, content_type="application/json"
@@ -174,7 +177,11 @@ def _by_remembered_key(request: HttpRequest, item_key: str) -> tuple[HttpRespons
         return None  # a refusal waits until the key is confirmed: the full way says it
     try:
         response = options_response(
-            tenant_id=api_key.tenant_id, item_key=item_key, params=request.GET, caller=remembered
+            tenant_id=api_key.tenant_id,
+            item_key=item_key,
+            params=request.GET,
+            caller=remembered,
+            key_id=api_key.pk,
         )
     except Unconfirmed:
         return None  # the key changed: the full way reads it again

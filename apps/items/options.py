@@ -21,6 +21,7 @@ from apps.core import stamps
 from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError, NotFound
 from apps.core.memo import Remembered, Unconfirmed
+from apps.core.ratelimit import Counting
 from apps.datasources.connections import datasource_request
 from apps.items import lookup, rsql
 from apps.items.cache import backend
@@ -40,6 +41,7 @@ from apps.outbound.errors import (
 )
 from apps.outbound.paths import get_path
 from apps.outbound.redaction import Masker
+from apps.tenants import limits
 
 logger = logging.getLogger("plugboard.options")
 
@@ -98,20 +100,23 @@ def options_serve(
     item_key: str,
     params: Mapping[str, Any],
     caller: Remembered[Any] | None = None,
+    key_id: int | None = None,
 ) -> OptionsAnswer:
     """The options of the tenant's item ``item_key`` for ``params``: cached (hit), fetched (miss)
     or, when the upstream fails, the last good answer (stale); refined by q, filter and limit.
 
     ``caller`` is the caller's remembered credential, unconfirmed: its stamp is read in the first
     round trip, and Unconfirmed is raised when it does not hold, before anything is said about
-    the item or fetched on the caller's behalf.
+    the item or fetched on the caller's behalf. The call is counted against the rate limits of
+    the tenant and of the API key ``key_id`` in the round trip that reads the answer.
     """
+    counting = Counting(limits.quotas("options", tenant_id, key=key_id))
     stamp = stamps.tenant_stamp(tenant_id)
     # An API key's stamp is its tenant's too: then one name is read for both.
     names = (stamp,) if caller is None or caller.stamp == stamp else (stamp, caller.stamp)
     remembered = lookup.item_recall(tenant_id=tenant_id, key=item_key)
     if remembered is not None:
-        found = _from_memory(remembered, params, names, caller)
+        found = _from_memory(remembered, params, names, caller, counting)
         if found is not None:
             return _refined(*found, params)
         lookup.item_forget(tenant_id=tenant_id, key=item_key)
@@ -124,7 +129,8 @@ def options_serve(
     if ref is None:
         raise NotFound("No such item.")
     request = evaluate(ref, params)
-    fresh, purge_stamp, _ = backend.load(_name(ref, request), ref.datasource_id)
+    fresh, purge_stamp, _ = backend.load(_name(ref, request), ref.datasource_id, counting=counting)
+    counting.check()
     found = ("hit", fresh) if fresh is not None else miss(ref, request, purge_stamp)
     return _refined(*found, params)
 
@@ -134,6 +140,7 @@ def _from_memory(
     params: Mapping[str, Any],
     names: tuple[str, ...],
     caller: Remembered[Any] | None,
+    counting: Counting,
 ) -> tuple[str, CachedAnswer] | None:
     """The answer for a remembered item while its stamp holds; None: read the item again."""
     ref = remembered.value
@@ -146,11 +153,14 @@ def _from_memory(
         if remembered.confirm(current):
             raise
         return None  # the item changed: its dependencies may have too
-    fresh, purge_stamp, current = backend.load(_name(ref, request), ref.datasource_id, names)
+    fresh, purge_stamp, current = backend.load(
+        _name(ref, request), ref.datasource_id, names, counting=counting
+    )
     if caller is not None and not caller.confirm(current):
         raise Unconfirmed()
     if not remembered.confirm(current):
         return None
+    counting.check()
     return ("hit", fresh) if fresh is not None else miss(ref, request, purge_stamp)
 
 

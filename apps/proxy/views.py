@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core import stamps
+from apps.core import ratelimit, stamps
 from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError, Forbidden, NotFound
 from apps.core.memo import StampedMemo
@@ -22,6 +22,7 @@ from apps.outbound.client import header_int
 from apps.proxy.paths import raw_request_path
 from apps.proxy.service import METHODS, ProxyAnswer, proxy_forward, request_body
 from apps.proxy.stats import stats_for
+from apps.tenants import limits
 from apps.tenants.api_scoping import TenantScopedAPIView, key_access
 from apps.tenants.authentication import bearer_key
 from apps.tenants.models import ApiKey, ApiKeyScope
@@ -170,6 +171,8 @@ class ProxyView(TenantScopedAPIView):
         return answered if answered is not None else super().dispatch(request, *args, **kwargs)
 
     def _proxy(self, request: Request, slug: str, path: str = "") -> HttpResponseBase:
+        key_id = request.auth.pk if isinstance(request.auth, ApiKey) else None
+        ratelimit.count(limits.quotas("proxy", request.tenant.pk, key=key_id))
         datasource = datasource_by_slug(tenant_id=request.tenant.pk, slug=slug)
         if datasource is None:
             raise NotFound("No data source with this slug.")
@@ -211,11 +214,13 @@ def _by_remembered_key(request: HttpRequest, slug: str) -> HttpResponseBase | No
         return None
     tenant_id = remembered.value.tenant_id
     stamp = stamps.tenant_stamp(tenant_id)
-    current = {stamp: stamps.read(stamp)}
+    counting = ratelimit.Counting(limits.quotas("proxy", tenant_id, key=remembered.value.pk))
+    current = {stamp: stamps.read_counting(stamp, counting)}
     if not remembered.confirm(current):
-        return None
+        return None  # (the full way counts it again: a key that changed is rare)
     known = DATASOURCES.recall((tenant_id, slug))
     try:
+        counting.check()
         if known is not None and known.confirm(current):
             datasource: DataSource | None = known.value
         else:

@@ -23,6 +23,7 @@ class MembershipInline(admin.TabularInline):
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "created_at")
+    fields = ("name", "slug", "limits")
     search_fields = ("name", "slug")
     inlines = [MembershipInline]
 

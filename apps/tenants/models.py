@@ -8,6 +8,7 @@ from django.db import models
 
 from apps.core.codes import ErrorCode
 from apps.core.stamps import StampedModel, tenant_stamp
+from apps.tenants.limits import validate_limits
 
 slug_validator = RegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$",
@@ -25,6 +26,13 @@ class Tenant(StampedModel):
 
     slug = models.CharField(max_length=50, unique=True, validators=[slug_validator])
     name = models.CharField(max_length=200)
+    # Overrides of the RATE_LIMITS setting for this tenant (apps.tenants.limits).
+    limits = models.JSONField(
+        default=dict, blank=True, validators=[validate_limits],
+        help_text='Overrides of the default limits, e.g. {"options": {"key": 600, "tenant": '
+        '6000}, "proxy": {"key": 60}, "upstream_concurrency": 8}: requests a minute (0: no '
+        "limit). Empty: the defaults.",
+    )  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

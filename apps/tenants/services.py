@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from apps.core import stamps
 from apps.core.memo import Remembered, StampedMemo
+from apps.tenants import limits
 from apps.tenants.keys import generate_key, hash_key, key_matches, parse_prefix
 from apps.tenants.models import ApiKey, ApiKeyScope, Membership, Role, Tenant
 
@@ -31,6 +32,7 @@ def tenant_save(*, tenant: Tenant) -> Tenant:
     """Create or change ``tenant`` (validated; what processes remember of it is dropped)."""
     tenant.full_clean()
     tenant.save()
+    limits.forget(tenant.pk)
     return tenant
 
 

@@ -235,6 +235,26 @@ if EVENTS_QUEUE:  # beat's sweeps and scans go there too (a worker must consume 
     CELERY_TASK_ROUTES = {"apps.events.tasks.*": {"queue": EVENTS_QUEUE}}
 CELERY_BEAT_SCHEDULE["sweep-event-deliveries"]["schedule"] = timedelta(seconds=EVENTS_SWEEP_SECONDS)
 
+# --- Limits ---------------------------------------------------------------------------------
+
+# Requests a minute, per API key ("key") and per tenant ("tenant"; for inbound events, per
+# inbound URL: "source"); the tenant's concurrent upstream calls; the bytes its cached options
+# may take. A tenant's own limits (Django admin, Tenants) override these; RATE_LIMITS (JSON, the
+# same shape, partial) overrides them for every tenant. 0: no limit.
+RATE_LIMITS = {
+    "options": {"key": 6000, "tenant": 20000},
+    "proxy": {"key": 1200, "tenant": 3000},
+    "bulk": {"key": 30, "tenant": 60},
+    "inbound": {"source": 1200, "tenant": 6000},
+    "upstream_concurrency": 32,
+    "cache_bytes": 64 * 1024 * 1024,
+}
+for _name, _value in env.json("RATE_LIMITS", default={}).items():
+    if isinstance(_value, dict) and isinstance(RATE_LIMITS.get(_name), dict):
+        RATE_LIMITS[_name] = {**RATE_LIMITS[_name], **_value}
+    else:
+        RATE_LIMITS[_name] = _value
+
 # --- Bulk jobs ------------------------------------------------------------------------------
 
 BULK_MAX_UPLOAD_BYTES = env.int("BULK_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)

@@ -484,7 +484,9 @@ def test_a_hit_by_a_remembered_key_costs_one_redis_round_trip_and_no_query(
 
     assert hit.json()["cache"] == "hit"
     assert hit.headers["Access-Control-Allow-Origin"] == "https://intranet.example"
-    assert redis_commands == ["MGET"]  # the entry with the stamps of the key and the item
+    # One round trip: the entry with the stamps of the key and the item, and the rate limits
+    # counters.
+    assert redis_commands == ["PIPELINE"]
 
 
 def test_a_revoked_key_is_refused_at_once_even_for_cached_answers(acme, widget_key, projects):

@@ -16,6 +16,7 @@ from typing import Any
 from django.core.cache import cache
 
 from apps.core import redis
+from apps.core.ratelimit import Counting
 from apps.items.cache import OUTAGE, indexes, keys
 
 
@@ -107,18 +108,26 @@ def entry_name(
 
 
 def load(
-    name: str, datasource_id: Any, stamp_names: Sequence[str] = ()
+    name: str, datasource_id: Any, stamp_names: Sequence[str] = (), counting: Counting | None = None
 ) -> tuple[CachedAnswer | None, str | None, dict[str, str | None]]:
     """(the entry if it is current, the data source's purge stamp, current values of
-    ``stamp_names``) in one round trip; nothing and no values when the cache cannot be read."""
+    ``stamp_names``) in one round trip, which also counts the request for ``counting``;
+    nothing and no values when the cache cannot be read."""
     client = redis.client()
     if client is None:
         return decode(cache.get(keys.entry(name))), None, dict.fromkeys(stamp_names)
     purge = keys.purge_stamp(datasource_id)
+    names = [redis.key(keys.entry(name)), redis.key(purge), *map(redis.key, stamp_names)]
     try:
-        values = client.mget(
-            [redis.key(keys.entry(name)), redis.key(purge), *map(redis.key, stamp_names)]
-        )
+        if counting:
+            pipe = client.pipeline(transaction=False)
+            pipe.mget(names)
+            counting.queue(pipe)
+            results = pipe.execute()
+            values = results[0]
+            counting.read(results[1:])
+        else:
+            values = client.mget(names)
     except Exception as exc:  # Redis down or timing out: degrade to the upstream
         OUTAGE.failed(exc)
         return None, None, dict.fromkeys(stamp_names)
