@@ -30,6 +30,7 @@ from apps.outbound.connection import Connection
 from apps.outbound.errors import (
     OutboundError,
     ResponseTooLarge,
+    UpstreamBusy,
     UpstreamTimeout,
     UpstreamUnreachable,
 )
@@ -142,6 +143,13 @@ class PageReader:
                                               max_bytes=PAGE_MAX_BYTES, **self.request_of(state))  # fmt: skip
             except JOB_FAILURES as exc:
                 raise JobFailure(f"Page {page}: {exc.message}") from None
+            except UpstreamBusy:
+                attempts -= 1
+                waits += 1
+                if waits > RATE_LIMIT_WAITS:
+                    raise JobFailure(f"Page {page}: {UpstreamBusy.message}") from None
+                self.pacer.pause(1.0)
+                continue
             except (UpstreamTimeout, UpstreamUnreachable) as exc:
                 if attempts < ATTEMPTS:
                     if not self.pacer.sleep(self.backoff[attempts - 1]):

@@ -35,6 +35,7 @@ from apps.outbound.errors import (
     ResponseTooLarge,
     SecretsUnreadable,
     TokenRefreshFailed,
+    UpstreamBusy,
     UpstreamTimeout,
     UpstreamUnreachable,
 )
@@ -164,6 +165,14 @@ class RowSender:
                 )  # fmt: skip
             except JOB_FAILURES as exc:
                 raise JobFailure(exc.message) from None
+            except UpstreamBusy:
+                # The tenant's other calls hold every slot: wait like for a 429.
+                attempts -= 1
+                waits += 1
+                if waits > RATE_LIMIT_WAITS:
+                    return Answer(row, False, None, UpstreamBusy.message)
+                self.pacer.pause(1.0)
+                continue
             except (UpstreamTimeout, UpstreamUnreachable) as exc:
                 if attempts < ATTEMPTS:
                     if not self.pacer.sleep(self.backoff[attempts - 1]):

@@ -5,6 +5,7 @@ by its ``TokenState`` row. Every call on behalf of a data source goes through
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Iterator
 from datetime import datetime
@@ -13,16 +14,18 @@ from django.db import OperationalError, transaction
 from django.db import connection as db
 from django.utils import timezone
 
+from apps.core import slots
 from apps.core.crypto import DecryptionError
 from apps.core.locks import LockTimeout, LockUnavailable, file_lock, redis_lock
 from apps.datasources.models import DataSource, Status, TokenState
 from apps.outbound.auth.base import StoredToken, TokenResult
 from apps.outbound.client import OPTIONS_MAX_BYTES, OutboundResponse
 from apps.outbound.connection import Connection
-from apps.outbound.errors import SecretsUnreadable
+from apps.outbound.errors import SecretsUnreadable, UpstreamBusy
 from apps.outbound.service import NotConnected, connection_request
 from apps.outbound.tokens import MemoryTokenStore, TokenStore, token_current
 from apps.outbound.transport import Trace
+from apps.tenants import limits
 
 logger = logging.getLogger("plugboard.tokens")
 
@@ -41,7 +44,25 @@ def connection_of(datasource: DataSource) -> Connection:
         auth_mode=datasource.auth_mode,
         auth_config=dict(datasource.auth_config or {}),
         secrets=secrets,
+        slot=functools.partial(tenant_call_slot, datasource.tenant_id),
     )
+
+
+# A call waits this long at most for one of its tenant's slots to come free.
+SLOT_WAIT = 2.0
+
+
+@contextlib.contextmanager
+def tenant_call_slot(tenant_id: int, timeout: float) -> Iterator[None]:
+    """One of the calls a tenant may have in flight to its APIs at once (its
+    ``upstream_concurrency`` limit); UpstreamBusy when none comes free soon."""
+    limit = limits.tenant_scalar("upstream_concurrency", tenant_id)
+    try:
+        with slots.slot(f"upstream:{tenant_id}", limit=limit, hold=timeout * 3 + 10,
+                        wait=min(SLOT_WAIT, timeout)):  # fmt: skip
+            yield
+    except slots.Full:
+        raise UpstreamBusy(limit=limit) from None
 
 
 def readable_token_state(state: TokenState | None) -> TokenState | None:

@@ -35,6 +35,7 @@ from apps.outbound.errors import (
     RateLimited,
     TokenRefreshFailed,
     UnexpectedResponse,
+    UpstreamBusy,
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnreachable,
@@ -49,6 +50,7 @@ MAX_LIMIT = 1000
 # Failures after which a last-good answer is better than an error. A 4xx (other than 429)
 # says the request itself is wrong, so it is not papered over.
 _STALE_OK = (
+    UpstreamBusy,
     UpstreamTimeout,
     UpstreamUnreachable,
     RateLimited,

@@ -14,7 +14,7 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 from urllib.parse import urlencode, urljoin, urlsplit
@@ -528,6 +528,7 @@ class Stream:
         self._closed = False
         self._source: Iterator[bytes] | None = None
         self._prefetched: list[bytes] = []
+        self._after_close: list[Callable[[], object]] = []
         self.sensitive: set[str] = set()
 
     @property
@@ -580,13 +581,21 @@ class Stream:
                 )
             return chunk
 
+    def after_close(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` once the stream is closed."""
+        self._after_close.append(callback)
+
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._upstream.close()
-        self._call.log_answer(self._target, self.status_code)
-        self._call.close()
+        try:
+            self._upstream.close()
+            self._call.log_answer(self._target, self.status_code)
+            self._call.close()
+        finally:
+            for callback in self._after_close:
+                callback()
 
 
 def open_stream(

@@ -6,7 +6,9 @@ token store, see ``tokens``); the client knows nothing else about where they com
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +24,14 @@ class Connection:
     auth_mode: str = "none"
     auth_config: Mapping[str, Any] = field(default_factory=dict)
     secrets: Mapping[str, str] = field(default_factory=dict)
+    # A hold on one of the calls its owner may have in flight at once, given the seconds the
+    # call may take (UpstreamBusy when none comes free); None: no cap.
+    slot: Callable[[float], AbstractContextManager[None]] | None = field(
+        default=None, compare=False
+    )
+
+    def call_slot(self) -> AbstractContextManager[None]:
+        return self.slot(self.timeout_seconds) if self.slot else contextlib.nullcontext()
 
     @property
     def pool_key(self) -> str:

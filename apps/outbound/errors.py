@@ -91,6 +91,18 @@ class RateLimited(OutboundError):
         self.retry_after = retry_after
 
 
+class UpstreamBusy(OutboundError):
+    """The owner of the call has as many calls in flight as it may (its concurrency cap)."""
+
+    code = ErrorCode.UPSTREAM_BUSY
+    status = 429
+    message = "Too many calls to this tenant's APIs are in flight at once; try again in a moment."
+
+    def __init__(self, message: str | None = None, *, limit: int | None = None) -> None:
+        super().__init__(message, details={"limit": limit} if limit else {},
+                         headers={"Retry-After": "1"})  # fmt: skip
+
+
 class UnexpectedResponse(OutboundError):
     code = ErrorCode.UNEXPECTED_RESPONSE
     message = "The upstream API's answer was not what was expected."

@@ -3,6 +3,7 @@ one refresh-and-retry when the upstream says the token expired."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from apps.core.codes import ErrorCode
@@ -61,37 +62,38 @@ def connection_request(
     fresh_connection: bool = False,
 ) -> OutboundResponse:
     """Send one request to ``connection`` (``path`` is relative to its base URL)."""
-    all_headers = dict(connection.headers)
-    all_headers.update(headers or {})
-    request = OutboundRequest(
-        method=method,
-        url=url or join_url(connection.base_url, path),
-        headers=all_headers,
-        params=list(params or []),
-        body=body,
-    )
-    auth_started = time.perf_counter()
-    credentials = connection_credentials(connection, store)
-    if trace is not None:
-        trace.auth_ms = (time.perf_counter() - auth_started) * 1000
-    secrets = connection.secret_values()
-    options = {
-        "timeout": connection.timeout_seconds,
-        "max_bytes": max_bytes,
-        "pool": connection.pool_key,
-        "trace": trace,
-        "fresh_connection": fresh_connection,
-        "redact": secrets,
-    }
-    response = send(request, credentials=credentials, **options)
-    mode = get_mode(connection.auth_mode)
-    if mode.token_bearing and mode.is_expired(connection, response):
-        retry = _credentials_after_refusal(connection, store, mode, credentials, response)
-        if retry is not None:
-            credentials = retry
-            response = send(request, credentials=credentials, **options)
-    response.sensitive = secrets | credentials.values()
-    return response
+    with connection.call_slot():  # one of its owner's calls in flight (UpstreamBusy)
+        all_headers = dict(connection.headers)
+        all_headers.update(headers or {})
+        request = OutboundRequest(
+            method=method,
+            url=url or join_url(connection.base_url, path),
+            headers=all_headers,
+            params=list(params or []),
+            body=body,
+        )
+        auth_started = time.perf_counter()
+        credentials = connection_credentials(connection, store)
+        if trace is not None:
+            trace.auth_ms = (time.perf_counter() - auth_started) * 1000
+        secrets = connection.secret_values()
+        options = {
+            "timeout": connection.timeout_seconds,
+            "max_bytes": max_bytes,
+            "pool": connection.pool_key,
+            "trace": trace,
+            "fresh_connection": fresh_connection,
+            "redact": secrets,
+        }
+        response = send(request, credentials=credentials, **options)
+        mode = get_mode(connection.auth_mode)
+        if mode.token_bearing and mode.is_expired(connection, response):
+            retry = _credentials_after_refusal(connection, store, mode, credentials, response)
+            if retry is not None:
+                credentials = retry
+                response = send(request, credentials=credentials, **options)
+        response.sensitive = secrets | credentials.values()
+        return response
 
 
 def _credentials_after_refusal(
@@ -132,6 +134,20 @@ def connection_stream(
     hand back the answer unread, after one refresh-and-retry when the upstream said the token
     expired. Redirects are not followed: the caller passes them on."""
     request.headers = {**dict(connection.headers), **request.headers}
+    held = contextlib.ExitStack()  # one of its owner's calls in flight, until the answer ends
+    held.enter_context(connection.call_slot())
+    try:
+        stream = _open_with_refresh(connection, store, request, max_bytes=max_bytes)
+    except BaseException:
+        held.close()
+        raise
+    stream.after_close(held.close)
+    return stream
+
+
+def _open_with_refresh(
+    connection: Connection, store: TokenStore, request: OutboundRequest, *, max_bytes: int
+) -> Stream:
     credentials = connection_credentials(connection, store)
     secrets = connection.secret_values()
     options = {

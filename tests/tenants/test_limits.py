@@ -6,15 +6,18 @@ import time
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connections
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from apps.core import redis
 from apps.core.ratelimit import WINDOW
 from apps.items.services import item_create
 from apps.tenants import limits
 from apps.tenants.services import api_key_create, tenant_save
 from tests.bulk.conftest import csv_bytes, upload
 from tests.factories import DataSourceFactory
+from tests.support.worker import wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -165,3 +168,34 @@ def test_with_redis_down_requests_go_through(acme, projects):
         statuses = [acme.api().get("/api/v1/items/project/options/").status_code
                     for _ in range(3)]  # fmt: skip
     assert statuses == [200, 200, 200]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_tenant_has_at_most_its_cap_of_upstream_calls_in_flight(acme, globex, upstream):
+    import threading
+
+    DataSourceFactory(tenant=acme.tenant, slug="slow", base_url=upstream.url(), timeout_seconds=5)
+    DataSourceFactory(tenant=acme.tenant, slug="quick", base_url=upstream.url(), timeout_seconds=1)
+    DataSourceFactory(tenant=globex.tenant, slug="quick", base_url=upstream.url())
+    set_limits(acme.tenant, upstream_concurrency=1)
+    first: list = []
+
+    def call_slowly() -> None:
+        try:
+            first.append(acme.api().get("/api/v1/proxy/slow/delay/2").status_code)
+        finally:
+            connections.close_all()  # this thread's own database connection
+
+    holder = threading.Thread(target=call_slowly)
+    holder.start()
+    held = redis.key(f"slots:upstream:{acme.tenant.pk}")
+    wait_until(lambda: redis.client().zcard(held) >= 1, timeout=10)  # the first call holds it
+    started = time.monotonic()
+    busy = acme.api().get("/api/v1/proxy/quick/get")
+    assert busy.status_code == 429, busy.content
+    assert busy.json()["error"]["code"] == "upstream_busy" and busy["Retry-After"] == "1"
+    assert 0.9 < time.monotonic() - started < 2  # waited its own timeout for a slot
+    assert globex.api().get("/api/v1/proxy/quick/get").status_code == 200  # another tenant
+    holder.join()
+    assert first == [200]
+    assert acme.api().get("/api/v1/proxy/quick/get").status_code == 200  # the slot came back
