@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
+from django.utils.html import escape
 
 from apps.core.codes import ErrorCode
 from apps.core.payloads import writable_part
 from apps.datasources.models import DataSource
 from apps.items.models import ConnectedItem
-from apps.items.rendering import validate_option_template, validate_request_templates
+from apps.items.rendering import (
+    REFERENCE,
+    dependencies,
+    validate_option_template,
+    validate_request_templates,
+)
+from apps.outbound.paths import get_path
 from apps.tenants.models import Tenant
 
 # Fields of a read that a client may send back unchanged.
@@ -107,3 +116,82 @@ def item_unsaved(
     target = ConnectedItem.objects.get(pk=item.pk) if item else ConnectedItem(tenant=tenant)
     _apply(target, data)
     return target
+
+
+@dataclass(frozen=True)
+class ItemUsage:
+    """How to use an item from elsewhere: its options URL and the widget's embed snippet."""
+
+    options_url: str
+    snippet: str
+    dependencies: list[str]
+
+
+def item_usage(*, item: ConnectedItem, api_url: str, widget_url: str) -> ItemUsage:
+    """The options URL (each dependency's parameter left for the caller to fill in) and the
+    HTML that embeds the widget (a widget key to put in; each dependency read from the field
+    of the page whose id is its name)."""
+    names = dependencies(item.path, item.body)
+    query = "&".join(f"{name}=" for name in names)
+    options_url = f"{api_url}/items/{quote(item.key, safe='')}/options/" + (
+        f"?{query}" if query else ""
+    )
+    key, api = escape(item.key), escape(api_url)
+    lines = [
+        f'<select name="{key}" data-plugboard-item="{key}" data-plugboard-api="{api}"',
+        '        data-plugboard-key="YOUR_WIDGET_KEY"',
+    ]
+    if names:
+        depends = ",".join(f"{name}=#{name}" for name in names)
+        lines.append(f'        data-plugboard-depends="{depends}"')
+    lines[-1] += "></select>"
+    lines.append(f'<script src="{escape(widget_url)}" defer></script>')
+    return ItemUsage(options_url=options_url, snippet="\n".join(lines), dependencies=names)
+
+
+_MISSING = object()
+_FIELD_HINT_LIMIT = 12
+_OPTION_FIELDS = {"value": "Value", "label": "Label"}
+
+
+def _dotted_fields(element: Any, prefix: str = "", depth: int = 0) -> list[str]:
+    """The dotted paths of an element's values (objects followed, lists not), for a hint."""
+    if not isinstance(element, dict) or depth > 3:
+        return [prefix] if prefix else []
+    found: list[str] = []
+    for name, value in element.items():
+        path = f"{prefix}.{name}" if prefix else str(name)
+        found.extend(_dotted_fields(value, path, depth + 1) if isinstance(value, dict) else [path])
+    return found
+
+
+def unmatched_references(*, item: ConnectedItem, elements: list[Any]) -> list[dict[str, str]]:
+    """The ``{references}`` of ``value`` and ``label`` that match a field in none of
+    ``elements`` (the preview's records): they would render empty in every option. One warning
+    each, naming the field and the fields the first record has."""
+    if not elements:
+        return []
+    fields = _dotted_fields(elements[0])
+    hint = ", ".join(fields[:_FIELD_HINT_LIMIT]) + (" …" if len(fields) > _FIELD_HINT_LIMIT else "")
+    warnings: list[dict[str, str]] = []
+    for field, label in _OPTION_FIELDS.items():
+        seen: set[str] = set()
+        for match in REFERENCE.finditer(getattr(item, field) or ""):
+            reference = match.group(1).strip()
+            if reference in seen:
+                continue
+            seen.add(reference)
+            if any(get_path(element, reference, _MISSING) is not _MISSING for element in elements):
+                continue
+            count = len(elements)
+            records = "the record" if count == 1 else f"any of the {count} records"
+            message = (
+                f"{{{reference}}} matches no field in {records} of the preview, so it shows "
+                "as empty."
+            )
+            if fields:
+                message += f" The first record has: {hint}."
+            warnings.append(
+                {"field": field, "label": label, "reference": reference, "message": message}
+            )
+    return warnings

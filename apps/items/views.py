@@ -19,12 +19,28 @@ from apps.items.forms import ItemForm
 from apps.items.models import ConnectedItem
 from apps.items.options import evaluate, extract, fetch_upstream
 from apps.items.rendering import dependencies
-from apps.items.services import item_create, item_delete, item_unsaved, item_update
+from apps.items.services import (
+    ItemUsage,
+    item_create,
+    item_delete,
+    item_unsaved,
+    item_update,
+    item_usage,
+    unmatched_references,
+)
 from apps.outbound.errors import OutboundError
 from apps.outbound.redaction import Masker
 from apps.tenants.scoping import TenantRequiredMixin, TenantScopedQuerysetMixin
 
 RAW_PREVIEW_LIMIT = 50_000
+
+
+def _usage(request: HttpRequest, item: ConnectedItem) -> ItemUsage:
+    return item_usage(
+        item=item,
+        api_url=absolute_url("/api/v1", request),
+        widget_url=absolute_url("/static/plugboard/widget.js", request),
+    )
 
 
 class ItemListView(TenantRequiredMixin, TenantScopedQuerysetMixin, ListView):
@@ -70,6 +86,7 @@ class ItemEditView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
                 "form": form,
                 "item": item,
                 "dependencies": dependencies(item.path, item.body) if item else [],
+                "usage": _usage(request, item) if item else None,
             },
             status=status,
         )
@@ -150,9 +167,10 @@ class ItemPreviewView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
         }
         if response.ok:
             try:
-                options, _ = extract(item, response)
+                options, elements = extract(item, response)
                 result["options"] = options[:200]
                 result["count"] = len(options)
+                result["warnings"] = unmatched_references(item=item, elements=elements)
             except OutboundError as exc:
                 result.update(ok=False, message=exc.message)
         else:
@@ -178,7 +196,6 @@ class ItemDemoView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
 
     def get(self, request: HttpRequest, tenant: str, key: str) -> HttpResponse:
         item = get_object_or_404(self.get_queryset(), key=key)
-        api = absolute_url("/api/v1", request)
         return render(
             request,
             "items/demo.html",
@@ -186,7 +203,8 @@ class ItemDemoView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
                 "title": f"Widget demo: {item.name}",
                 "item": item,
                 "dependencies": dependencies(item.path, item.body),
-                "api_url": api,
+                "api_url": absolute_url("/api/v1", request),
                 "widget_url": absolute_url("/static/plugboard/widget.js", request),
+                "usage": _usage(request, item),
             },
         )

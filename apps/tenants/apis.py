@@ -20,7 +20,8 @@ KEY_READ_ONLY = ("id", "prefix", "active", "created_at", "last_used_at", "revoke
 
 
 class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
-    """API keys of the tenant. Creating returns the key once; deleting revokes it."""
+    """API keys of the tenant. Creating returns the key once; deleting revokes it. A widget key
+    needs at least one allowed origin; names are unique among the tenant's active keys."""
 
     model = ApiKey
     serializer_class = ApiKeyOutputSerializer
@@ -39,6 +40,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
             name=data.validated_data.get("name", ""),
             origins=data.validated_data.get("allowed_origins", []),
             created_by=request.user if getattr(request.user, "pk", None) else None,
+            widget_origin_required=True,
         )
         key.key = raw
         return Response(ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED)

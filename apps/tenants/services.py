@@ -10,9 +10,11 @@ from urllib.parse import urlsplit
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 
 from apps.core import stamps
+from apps.core.codes import ErrorCode
 from apps.core.memo import Remembered, StampedMemo
 from apps.tenants import limits
 from apps.tenants.keys import generate_key, hash_key, key_matches, parse_prefix
@@ -89,6 +91,27 @@ def normalize_origin(value: str) -> str:
     return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default_port else "")
 
 
+WIDGET_ORIGIN_REQUIRED = (
+    "A widget key needs at least one allowed origin: it answers browsers only on the origins "
+    "listed, so without one no web page could use it. Add the origin of the page that shows "
+    "the widget, like https://intranet.example.com."
+)
+
+
+def _name_taken(tenant: Tenant, name: str) -> bool:
+    return ApiKey.objects.filter(tenant=tenant, revoked_at__isnull=True, name__iexact=name).exists()
+
+
+def _default_name(tenant: Tenant, scope: str) -> str:
+    """``widget key``, else ``widget key 2``, ``widget key 3``…: free among the active keys."""
+    base = f"{scope} key"
+    name, number = base, 1
+    while _name_taken(tenant, name):
+        number += 1
+        name = f"{base} {number}"
+    return name
+
+
 def api_key_create(
     *,
     tenant: Tenant,
@@ -96,8 +119,15 @@ def api_key_create(
     name: str = "",
     origins: list[str] | None = None,
     created_by: AbstractBaseUser | None = None,
+    widget_origin_required: bool = False,
 ) -> tuple[ApiKey, str]:
-    """Create a key and return it with its raw value, which is never available again."""
+    """Create a key and return it with its raw value, which is never available again.
+
+    Names are unique (ignoring case) among the tenant's active keys; a revoked key's name is
+    free again. A widget key without an allowed origin can serve no browser page (every
+    browser call carries an Origin header), so the page and the API refuse one
+    (``widget_origin_required``); the ``create_api_key`` command keeps the contract's optional
+    ``--origin``, for a server that calls the options endpoint without an Origin."""
     if scope not in ApiKeyScope.values:
         raise ValidationError({"scope": f"Unknown scope {scope!r}; use admin or widget."})
     normalized: list[str] = []
@@ -110,18 +140,38 @@ def api_key_create(
             normalized.append(item)
     if normalized and scope != ApiKeyScope.WIDGET:
         raise ValidationError({"allowed_origins": "Allowed origins apply to widget keys only."})
-    raw, prefix = generate_key()
-    key = ApiKey(
-        tenant=tenant,
-        name=name or f"{scope} key",
-        scope=scope,
-        prefix=prefix,
-        key_hash=hash_key(raw),
-        allowed_origins=normalized,
-        created_by=created_by if created_by and created_by.is_authenticated else None,
-    )
-    key.full_clean()
-    key.save()
+    if widget_origin_required and scope == ApiKeyScope.WIDGET and not normalized:
+        raise ValidationError(
+            {"allowed_origins": ValidationError(WIDGET_ORIGIN_REQUIRED, code=ErrorCode.REQUIRED)}
+        )
+    name = (name or "").strip()
+    with transaction.atomic():
+        # One creation at a time per tenant, so that two requests cannot both take a free name.
+        Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+        if not name:
+            name = _default_name(tenant, scope)
+        elif _name_taken(tenant, name):
+            raise ValidationError(
+                {
+                    "name": ValidationError(
+                        f"An active key of this tenant is already named “{name}”: give this "
+                        "one another name (or revoke the other key first).",
+                        code=ErrorCode.UNIQUE,
+                    )
+                }
+            )
+        raw, prefix = generate_key()
+        key = ApiKey(
+            tenant=tenant,
+            name=name,
+            scope=scope,
+            prefix=prefix,
+            key_hash=hash_key(raw),
+            allowed_origins=normalized,
+            created_by=created_by if created_by and created_by.is_authenticated else None,
+        )
+        key.full_clean()
+        key.save()
     return key, raw
 
 

@@ -5,6 +5,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import F, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -46,16 +47,30 @@ class DashboardView(TenantRequiredMixin, TemplateView):
 @method_decorator(never_cache, name="dispatch")
 class ApiKeyListView(TenantRequiredMixin, TenantScopedQuerysetMixin, ListView):
     """List of the tenant's keys, with the create form; a new key is shown once, in the
-    response to the POST that made it."""
+    response to the POST that made it. Revoked keys are listed only with ``?revoked=1``."""
 
     model = ApiKey
     template_name = "tenants/api_keys.html"
     paginate_by = 25
 
+    @property
+    def show_revoked(self) -> bool:
+        return self.request.GET.get("revoked") == "1"
+
+    def scope_queryset(self, queryset: QuerySet) -> QuerySet:
+        return queryset.order_by(F("revoked_at").asc(nulls_first=True), "-created_at")
+
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
+        keys = self.object_list  # the tenant's keys, active first
+        listed = keys if self.show_revoked else keys.filter(revoked_at__isnull=True)
+        context = super().get_context_data(object_list=listed, **kwargs)
         context.setdefault("form", ApiKeyForm())
-        context["title"] = "API keys"
+        context.update(
+            title="API keys",
+            show_revoked=self.show_revoked,
+            revoked_count=keys.filter(revoked_at__isnull=False).count(),
+            page_query="revoked=1" if self.show_revoked else "",
+        )
         return context
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -69,6 +84,7 @@ class ApiKeyListView(TenantRequiredMixin, TenantScopedQuerysetMixin, ListView):
                     name=form.cleaned_data["name"],
                     origins=form.cleaned_data["allowed_origins"],
                     created_by=request.user,
+                    widget_origin_required=True,
                 )
             except ValidationError as exc:
                 for field, errors in exc.message_dict.items():
@@ -91,4 +107,7 @@ class ApiKeyRevokeView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
         key = get_object_or_404(self.get_queryset(), pk=pk)
         api_key_revoke(api_key=key)
         messages.success(request, f"API key “{key.name}” revoked. Requests with it now fail.")
-        return HttpResponseRedirect(reverse("api-keys", kwargs={"tenant": tenant}))
+        url = reverse("api-keys", kwargs={"tenant": tenant})
+        return HttpResponseRedirect(
+            url + ("?revoked=1" if request.GET.get("revoked") == "1" else "")
+        )

@@ -99,3 +99,118 @@ def test_viewers_see_items_but_cannot_change_or_preview(
     assert client.post("/t/acme/items/preview/", form(source)).status_code == 403
     assert client.post("/t/acme/items/issue/delete/").status_code == 403
     assert ConnectedItem.objects.get(key="issue").name == "Issue"
+
+
+# --- The item editor (issue 13, point 9) ----------------------------------------------------
+
+
+def test_the_preview_warns_of_references_no_record_has(owner, acme, source):
+    result = owner.post("/t/acme/items/preview/", {
+        **form(source, value="{id}", label="{key} – {fields.summry} {fields.summry}"),
+        "dep_project": "PB",
+    }).json()  # fmt: skip
+
+    assert result["ok"] is True and result["count"] == 5
+    assert [(w["field"], w["reference"]) for w in result["warnings"]] == [
+        ("value", "id"),
+        ("label", "fields.summry"),
+    ]
+    warning = result["warnings"][1]
+    assert warning["label"] == "Label"
+    assert "{fields.summry} matches no field in any of the 5 records" in warning["message"]
+    assert "The first record has: key, fields.summary, fields.priority." in warning["message"]
+
+
+def test_no_warning_when_every_reference_matches_some_record(owner, acme, source):
+    result = owner.post(
+        "/t/acme/items/preview/", {**form(source, value="{key}"), "dep_project": "PB"}
+    ).json()
+
+    assert result["ok"] is True and result["warnings"] == []
+
+
+def test_a_reference_to_a_null_field_is_not_unmatched(acme, source):
+    from apps.items.services import item_unsaved, unmatched_references
+
+    item = item_unsaved(tenant=acme.tenant, data=form(source, value="{a}", label="{a.b} {}"))
+    assert unmatched_references(item=item, elements=[{"a": {"b": None}}]) == []
+    # Matched by one record is enough; the hint names the first record's fields.
+    assert unmatched_references(item=item, elements=[{"a": 1}, {"a": {"b": 2}}]) == []
+    (warning,) = unmatched_references(item=item, elements=[{"a": 1}])
+    assert warning["reference"] == "a.b"
+    assert warning["message"] == (
+        "{a.b} matches no field in the record of the preview, so it shows as empty. "
+        "The first record has: a."
+    )
+    assert unmatched_references(item=item, elements=[]) == []
+
+
+def test_the_new_item_page_shows_examples_as_placeholders_not_values(owner, acme, source):
+    response = owner.get("/t/acme/items/new/")
+    page = response.content.decode()
+
+    for name, example in [("key", "jira-issue"), ("name", "Jira issue"),
+                          ("results_path", "data.items"), ("value", "{id}"),
+                          ("label", "{key} – {fields.summary}")]:  # fmt: skip
+        tag = page[page.rindex("<input", 0, page.index(f'id="id_{name}"')) :]
+        tag = tag[: tag.index(">")]
+        assert f'placeholder="{example}"' in tag, name
+        assert "value=" not in tag, name
+    assert "data-derive-key" in page  # a new item's key follows its name (item.js)
+
+
+def test_the_body_field_shows_for_methods_with_a_body_only(owner, acme, source, issues):
+    def body_row(page):
+        start = page.rindex("<div", 0, page.index('id="id_body"'))
+        start = page.rindex('<div class="form-row', 0, start + 1)
+        return page[start : page.index(">", start)]
+
+    assert " hidden" in body_row(owner.get("/t/acme/items/new/").content.decode())
+    assert " hidden" in body_row(owner.get("/t/acme/items/issue/").content.decode())
+    posted = owner.post("/t/acme/items/new/", form(source, key="", method="POST"))
+    assert " hidden" not in body_row(posted.content.decode())
+    # A body sent with GET is refused, and shown with its error rather than hidden.
+    refused = owner.post("/t/acme/items/new/", form(source, key="x", body='{"a": "b"}'))
+    assert refused.status_code == 400
+    row = body_row(refused.content.decode())
+    assert " hidden" not in row and "errors" in row
+    assert "Only POST requests take a body." in refused.content.decode()
+
+
+def test_the_item_page_has_a_use_it_box_with_the_options_url_and_the_snippet(owner, acme, issues):
+    response = owner.get("/t/acme/items/issue/")
+
+    usage = response.context["usage"]
+    assert usage.options_url == "http://testserver/api/v1/items/issue/options/?project="
+    assert usage.snippet == (
+        '<select name="issue" data-plugboard-item="issue" '
+        'data-plugboard-api="http://testserver/api/v1"\n'
+        '        data-plugboard-key="YOUR_WIDGET_KEY"\n'
+        '        data-plugboard-depends="project=#project"></select>\n'
+        '<script src="http://testserver/static/plugboard/widget.js" defer></script>'
+    )
+    page = response.content.decode()
+    assert "<h2>Use it</h2>" in page
+    assert 'value="http://testserver/api/v1/items/issue/options/?project="' in page
+    assert 'data-copy-target="options-url"' in page and 'data-copy-target="embed-snippet"' in page
+    assert "&lt;select name=&quot;issue&quot;" in page  # shown as text
+    assert "/static/plugboard/copy.js" in page
+    assert "<h2>Use it</h2>" not in owner.get("/t/acme/items/new/").content.decode()
+    demo = owner.get("/t/acme/items/issue/demo/").content.decode()
+    assert 'data-copy-target="embed-snippet"' in demo
+
+
+def test_an_item_without_dependencies_has_a_plain_options_url(owner, acme, projects):
+    usage = owner.get("/t/acme/items/project/").context["usage"]
+
+    assert usage.options_url == "http://testserver/api/v1/items/project/options/"
+    assert "data-plugboard-depends" not in usage.snippet
+
+
+def test_required_fields_say_what_to_give(owner, acme, source):
+    response = owner.post("/t/acme/items/new/", form(source, key="", value="", label=""))
+
+    page = response.content.decode()
+    assert "Give the item a key, like jira-issue." in page
+    assert "Give a template, like {id}." in page
+    assert "This field is required." not in page
