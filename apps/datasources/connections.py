@@ -44,6 +44,7 @@ def connection_of(datasource: DataSource) -> Connection:
         auth_mode=datasource.auth_mode,
         auth_config=dict(datasource.auth_config or {}),
         secrets=secrets,
+        owner=f"tenant:{datasource.tenant_id}",
         slot=functools.partial(tenant_call_slot, datasource.tenant_id),
     )
 

@@ -137,6 +137,7 @@ def send_once(event: Event, datasource: DataSource) -> Outcome:
             max_bytes=1 << 40,  # the answer is not kept
             pool=f"events:{datasource.pk}",
             redact={config.signature_key or ""},
+            owner=f"tenant:{datasource.tenant_id}",
         )
     except (UpstreamTimeout, UpstreamUnreachable) as exc:
         return Outcome(ok=False, error=exc.message, retry=True, elapsed_ms=elapsed())

@@ -291,7 +291,8 @@ def miss(
                 return "stale", stale
             raise
         fetched_at = time.time()
-        flight.land(item.datasource_id, options, elements, fetched_at)
+        flight.land(item.datasource_id, options, elements, fetched_at, tenant_id=item.tenant_id,
+                    cache_limit=limits.tenant_scalar("cache_bytes", item.tenant_id))  # fmt: skip
         return "miss", CachedAnswer.fetched(fetched_at, options, elements)
 
 

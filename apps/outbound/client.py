@@ -347,8 +347,10 @@ class _Call:
         trace: Trace | None,
         fresh_connection: bool,
         redact: Iterable[str],
+        owner: str = "",
     ) -> None:
         self.request = request
+        self.owner = owner
         self.deadline = Deadline(min(max(float(timeout), 0.1), MAX_TIMEOUT))
         self.started = time.perf_counter()
         self.credentials = credentials or Credentials()
@@ -382,7 +384,9 @@ class _Call:
     ) -> requests.Response:
         """Check the destination and send one request to the checked address."""
         dns_started = time.perf_counter()
-        pin, addresses = policy.check_target(target, timeout=self.deadline.remaining())
+        pin, addresses = policy.check_target(
+            target, timeout=self.deadline.remaining(), owner=self.owner
+        )
         if self.trace is not None and self.hops == 0:
             self.trace.dns_ms = (time.perf_counter() - dns_started) * 1000
             self.trace.addresses = [str(ip) for ip in addresses]
@@ -482,14 +486,15 @@ def send(
     trace: Trace | None = None,
     fresh_connection: bool = False,
     redact: Iterable[str] = (),
+    owner: str = "",
 ) -> OutboundResponse:
     """Send ``request`` to an upstream under the outbound policy; see the module docstring.
     ``redact`` lists secret values that must not appear in what is logged (the credentials'
-    values are always redacted)."""
+    values are always redacted); ``owner`` names whose call it is (its lookups are bounded)."""
     call = _Call(
         request, timeout=timeout, pool=pool, credentials=credentials,
         follow_redirects=follow_redirects, trace=trace, fresh_connection=fresh_connection,
-        redact=redact,
+        redact=redact, owner=owner,
     )  # fmt: skip
     try:
         upstream, target = call.open()
@@ -607,12 +612,14 @@ def open_stream(
     credentials: Credentials | None = None,
     follow_redirects: bool = False,
     redact: Iterable[str] = (),
+    owner: str = "",
 ) -> Stream:
     """Send ``request`` like :func:`send`, but hand back the answer with its body unread. A body
     announced larger than ``max_bytes`` is refused before any of it is read."""
     call = _Call(
         request, timeout=timeout, pool=pool, credentials=credentials,
         follow_redirects=follow_redirects, trace=None, fresh_connection=False, redact=redact,
+        owner=owner,
     )  # fmt: skip
     try:
         upstream, target = call.open()

@@ -24,6 +24,9 @@ class Connection:
     auth_mode: str = "none"
     auth_config: Mapping[str, Any] = field(default_factory=dict)
     secrets: Mapping[str, str] = field(default_factory=dict)
+    # Whose calls these are (e.g. "tenant:12"): what its calls may hold (name lookups) is
+    # bounded per owner.
+    owner: str = ""
     # A hold on one of the calls its owner may have in flight at once, given the seconds the
     # call may take (UpstreamBusy when none comes free); None: no cap.
     slot: Callable[[float], AbstractContextManager[None]] | None = field(

@@ -13,8 +13,10 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import threading
+import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from functools import lru_cache
@@ -46,7 +48,56 @@ _EXTRA_BLOCKED = (
     ipaddress.ip_network("100::/64"),  # discard-only
 )
 
-_resolver_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="outbound-dns")
+
+class _Resolver:
+    """Name lookups in a bounded pool of threads (getaddrinfo has no timeout of its own). The
+    lookups of one host share one thread, and one owner (a tenant) has at most
+    ``per_owner`` lookups of its own running: names that resolve slowly hold back their
+    owner's calls, never the others'."""
+
+    def __init__(self, workers: int = 32, per_owner: int = 4) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="outbound-dns")
+        self.per_owner = per_owner
+        self.changed = threading.Condition()
+        self.running: dict[tuple[str, int], Future] = {}
+        self.owned: dict[str, int] = {}
+
+    def lookup(self, host: str, port: int, *, timeout: float, owner: str) -> list:
+        give_up = time.monotonic() + max(timeout, 0.001)
+        with self.changed:
+            while True:
+                future = self.running.get((host, port))
+                if future is not None:
+                    break
+                if not owner or self.owned.get(owner, 0) < self.per_owner:
+                    self.owned[owner] = self.owned.get(owner, 0) + 1
+                    future = self.pool.submit(self._run, host, port, owner)
+                    self.running[(host, port)] = future
+                    break
+                left = give_up - time.monotonic()
+                if left <= 0:
+                    raise UpstreamTimeout(
+                        f"Looking up {host} took too long: other names of this tenant are "
+                        "still being looked up."
+                    )
+                self.changed.wait(left)
+        return future.result(timeout=max(give_up - time.monotonic(), 0.001))
+
+    def _run(self, host: str, port: int, owner: str) -> list:
+        try:
+            return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+        finally:
+            with self.changed:
+                left = self.owned.get(owner, 1) - 1
+                if left:
+                    self.owned[owner] = left
+                else:
+                    self.owned.pop(owner, None)
+                self.running.pop((host, port), None)
+                self.changed.notify_all()
+
+
+_resolver = _Resolver()
 
 
 @dataclass(frozen=True)
@@ -220,14 +271,14 @@ def legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
         return None
 
 
-def resolve(host: str, port: int, *, timeout: float) -> list[IPAddress]:
-    """All addresses of ``host``, resolved once, within ``timeout`` seconds."""
+def resolve(host: str, port: int, *, timeout: float, owner: str = "") -> list[IPAddress]:
+    """All addresses of ``host``, resolved once, within ``timeout`` seconds (``owner``: whose
+    call it is, see ``_Resolver``)."""
     literal = ip_literal(host)
     if literal is not None:
         return [literal]
-    future = _resolver_pool.submit(socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM)
     try:
-        infos = future.result(timeout=max(timeout, 0.001))
+        infos = _resolver.lookup(host, port, timeout=timeout, owner=owner)
     except FutureTimeout as exc:
         raise UpstreamTimeout(f"Looking up {host} took too long.") from exc
     except (socket.gaierror, UnicodeError, OSError) as exc:
@@ -242,9 +293,9 @@ def resolve(host: str, port: int, *, timeout: float) -> list[IPAddress]:
     return addresses
 
 
-def check_target(target: Target, *, timeout: float) -> tuple[Pin, list[IPAddress]]:
+def check_target(target: Target, *, timeout: float, owner: str = "") -> tuple[Pin, list[IPAddress]]:
     """Resolve and check ``target``; the pin names the address to connect to."""
-    addresses = resolve(target.host, target.port, timeout=timeout)
+    addresses = resolve(target.host, target.port, timeout=timeout, owner=owner)
     networks = allowed_networks()
     refused = [ip for ip in addresses if not address_allowed(ip, networks)]
     if refused:

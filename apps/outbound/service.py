@@ -84,6 +84,7 @@ def connection_request(
             "trace": trace,
             "fresh_connection": fresh_connection,
             "redact": secrets,
+            "owner": connection.owner,
         }
         response = send(request, credentials=credentials, **options)
         mode = get_mode(connection.auth_mode)
@@ -155,6 +156,7 @@ def _open_with_refresh(
         "max_bytes": max_bytes,
         "pool": connection.pool_key,
         "redact": secrets,
+        "owner": connection.owner,
     }
     stream = open_stream(request, credentials=credentials, **options)
     mode = get_mode(connection.auth_mode)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -111,3 +112,11 @@ class ApiKeyRevokeView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
         return HttpResponseRedirect(
             url + ("?revoked=1" if request.GET.get("revoked") == "1" else "")
         )
+
+
+def locked_out(request: HttpRequest, response: Any = None, credentials: Any = None) -> HttpResponse:
+    """What a locked-out log-in gets (django-axes calls this): 429, how long, what to do."""
+    minutes = max(round(settings.AXES_COOLOFF_TIME.total_seconds() / 60), 1)
+    answer = render(request, "registration/locked_out.html", {"minutes": minutes}, status=429)
+    answer["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
+    return answer

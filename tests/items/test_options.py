@@ -316,7 +316,7 @@ def test_with_redis_down_options_come_from_the_upstream_and_it_is_logged_once(
     assert len(warnings) == 1
 
 
-def test_the_purge_task_removes_old_entries_and_their_indexes(acme, projects, issues, monkeypatch):
+def test_the_purge_task_removes_old_entries_and_their_indexes(acme, projects, issues):
     from apps.items.tasks import purge_options_cache
 
     api = acme.api()
@@ -326,16 +326,12 @@ def test_the_purge_task_removes_old_entries_and_their_indexes(acme, projects, is
     index = redis.key(keys.index(projects.datasource_id))
     assert client.zcard(index) == 2
 
-    assert purge_options_cache() == {"entries": 0, "stale_copies": 0, "indexes": 0}
-    later = time.time() + 301
-    monkeypatch.setattr(indexes.time, "time", lambda: later)
-    counts = purge_options_cache()
+    assert purge_options_cache() == {"entries": 0, "stale_copies": 0, "indexes": 0, "counted": 0}
+    counts = indexes.purge_expired(now=time.time() + 301)  # the task, five minutes on
     assert counts["entries"] == 2 and counts["stale_copies"] == 0
     assert get(api, "project").json()["cache"] == "miss"  # the entry is gone
 
-    much_later = time.time() + 1000
-    monkeypatch.setattr(indexes.time, "time", lambda: much_later)
-    counts = purge_options_cache()
+    counts = indexes.purge_expired(now=time.time() + 1000)
     assert counts["stale_copies"] >= 1
     assert client.zcard(index) == 0
     assert not client.sismember(redis.key(keys.INDEX_ALL), index)

@@ -100,3 +100,46 @@ def test_allowed_networks_come_from_settings(settings):
     settings.OUTBOUND_ALLOWED_NETWORKS = ["10.20.0.0/16"]
     assert address_allowed(ipaddress.ip_address("10.20.3.4"))
     assert not address_allowed(ipaddress.ip_address("10.21.3.4"))
+
+
+def test_slow_name_lookups_of_one_owner_do_not_hold_back_anothers(monkeypatch):
+    """An owner whose names resolve slowly holds at most a few lookup threads; another owner's
+    lookups go on at once, and the slow owner's extra lookups give up at their own deadline."""
+    import socket
+    import threading
+    import time
+
+    from apps.outbound import policy
+    from apps.outbound.errors import UpstreamTimeout
+
+    real = socket.getaddrinfo
+    release = threading.Event()
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host.endswith(".slow.test"):
+            release.wait(10)
+            return real("127.0.0.1", port, *args, **kwargs)
+        return real("127.0.0.1", port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    outcomes: list = []
+
+    def slow(n):
+        try:
+            policy.resolve(f"h{n}.slow.test", 443, timeout=1.5, owner="tenant:evil")
+            outcomes.append("resolved")
+        except UpstreamTimeout:
+            outcomes.append("timeout")
+
+    threads = [threading.Thread(target=slow, args=(n,)) for n in range(40)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    assert policy.resolve("fast.example", 443, timeout=1, owner="tenant:good")
+    assert time.monotonic() - started < 0.5
+    for thread in threads:
+        thread.join(5)
+    release.set()
+    assert outcomes.count("timeout") == 40  # each gave up at its own deadline
+    assert max(policy._resolver.owned.values(), default=0) <= policy._resolver.per_owner

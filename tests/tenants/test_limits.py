@@ -199,3 +199,33 @@ def test_a_tenant_has_at_most_its_cap_of_upstream_calls_in_flight(acme, globex, 
     holder.join()
     assert first == [200]
     assert acme.api().get("/api/v1/proxy/quick/get").status_code == 200  # the slot came back
+
+
+def test_a_tenants_cached_options_stay_within_its_bytes_oldest_out_first(acme, globex, upstream):
+    from apps.items.cache import quota
+    from apps.items.cache.indexes import purge_expired
+
+    items = {}
+    for world in (acme, globex):
+        source = DataSourceFactory(tenant=world.tenant, base_url=upstream.url())
+        items[world.tenant.slug] = item_create(tenant=world.tenant, data={
+            "key": "varying", "name": "Varying", "datasource": str(source.pk),
+            "path": "/_test/data/projects?v={v}", "value": "{key}", "label": "{name}",
+        })  # fmt: skip
+    url = "/api/v1/items/varying/options/?v={}"
+    first = acme.api().get(url.format(0))
+    assert first.json()["cache"] == "miss"
+    one_entry = quota.total(acme.tenant.pk)
+    assert one_entry > 0
+    set_limits(acme.tenant, cache_bytes=int(one_entry * 2.5))  # room for two entries
+    assert globex.api().get(url.format(0)).json()["cache"] == "miss"
+    for v in (1, 2):
+        assert acme.api().get(url.format(v)).json()["cache"] == "miss"
+    assert quota.total(acme.tenant.pk) <= one_entry * 2.5
+    # The oldest (v=0) went; the two newest are still there; the other tenant kept its own.
+    assert acme.api().get(url.format(0)).json()["cache"] == "miss"
+    assert acme.api().get(url.format(2)).json()["cache"] == "hit"
+    assert globex.api().get(url.format(0)).json()["cache"] == "hit"
+    # Expired entries stop being counted.
+    purge_expired(now=time.time() + 3600)
+    assert quota.total(acme.tenant.pk) == 0 and quota.total(globex.tenant.pk) == 0

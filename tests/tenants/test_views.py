@@ -72,3 +72,38 @@ def test_openapi_schema_and_docs_are_served(client, db):
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content
     assert b"cdn.jsdelivr" not in docs.content
+
+
+def test_failed_logins_lock_that_user_name_out_with_a_clear_message(client, acme, settings):
+    from tests.conftest import PASSWORD
+
+    settings.AXES_FAILURE_LIMIT = 3
+    for _ in range(3):
+        response = client.post("/accounts/login/", {"username": "alice", "password": "wrong"})
+    assert response.status_code == 429
+    page = response.content.decode()
+    assert "Too many failed log-ins" in page and "15 minutes" in page
+    assert int(response["Retry-After"]) == 900
+    # Even the right password is refused while locked; another user is not held back.
+    locked = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    assert locked.status_code == 429
+    from tests.factories import UserFactory
+
+    UserFactory(username="carol")
+    other = client.post("/accounts/login/", {"username": "carol", "password": PASSWORD})
+    assert other.status_code == 302
+
+
+def test_a_success_before_the_limit_resets_the_count(client, acme, settings):
+    from tests.conftest import PASSWORD
+
+    settings.AXES_FAILURE_LIMIT = 3
+    for _ in range(2):
+        client.post("/accounts/login/", {"username": "alice", "password": "wrong"})
+    assert client.post("/accounts/login/", {"username": "alice", "password": PASSWORD}
+                       ).status_code == 302  # fmt: skip
+    client.logout()
+    for _ in range(2):
+        client.post("/accounts/login/", {"username": "alice", "password": "wrong"})
+    assert client.post("/accounts/login/", {"username": "alice", "password": PASSWORD}
+                       ).status_code == 302  # fmt: skip

@@ -22,7 +22,7 @@ from django.core.cache import cache
 
 from apps.core import redis
 from apps.core.errors import ApplicationError
-from apps.items.cache import OUTAGE, backend, keys
+from apps.items.cache import OUTAGE, backend, keys, quota
 from apps.items.cache.backend import CachedAnswer
 from apps.outbound.errors import UpstreamTimeout
 
@@ -121,9 +121,11 @@ class Flight:
         raise NotImplementedError
 
     def land(
-        self, datasource_id: Any, options: list[Any], elements: list[Any], fetched_at: float
-    ) -> None:
-        """Store the answer and release the flight."""
+        self, datasource_id: Any, options: list[Any], elements: list[Any], fetched_at: float,
+        tenant_id: Any = None, cache_limit: int = 0,
+    ) -> None:  # fmt: skip
+        """Store the answer (counted against its tenant's ``cache_limit`` bytes, the oldest
+        entries evicted past it) and release the flight."""
         raise NotImplementedError
 
     def release(self) -> None:
@@ -193,18 +195,24 @@ class _RedisFlight(Flight):
             OUTAGE.failed(exc)
 
     def land(
-        self, datasource_id: Any, options: list[Any], elements: list[Any], fetched_at: float
-    ) -> None:
+        self, datasource_id: Any, options: list[Any], elements: list[Any], fetched_at: float,
+        tenant_id: Any = None, cache_limit: int = 0,
+    ) -> None:  # fmt: skip
         blob = backend.encode(fetched_at, options, elements, self.purge_stamp)
         try:
             pipe = self.client.pipeline(transaction=False)
+            if tenant_id is not None and cache_limit > 0:
+                quota.queue_add(pipe, tenant_id, self.name, 2 * len(blob), fetched_at)
             backend.queue_store(pipe, self.name, datasource_id, blob, fetched_at)
             if self.holding:
                 pipe.eval(_RELEASE, 1, self.lock_key, self.token)
-            pipe.execute()
+            results = pipe.execute()
             self.holding = False
         except Exception as exc:
             OUTAGE.failed(exc)
+            return
+        if tenant_id is not None and cache_limit > 0 and int(results[0]) > cache_limit:
+            quota.evict(self.client, tenant_id, cache_limit)
 
     def release(self) -> None:
         if not self.holding:
@@ -247,8 +255,10 @@ class _LocalFlight(Flight):
         cache.set(keys.failure(self.name), blob, keys.FAILURE_SECONDS)
 
     def land(
-        self, datasource_id: Any, options: list[Any], elements: list[Any], fetched_at: float
-    ) -> None:
+        self, datasource_id: Any, options: list[Any], elements: list[Any], fetched_at: float,
+        tenant_id: Any = None, cache_limit: int = 0,
+    ) -> None:  # fmt: skip
+        # (The local-memory cache of a single process bounds itself: no tenant accounting.)
         backend.store(self.name, datasource_id, options, elements, fetched_at)
         self.release()
 

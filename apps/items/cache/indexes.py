@@ -11,7 +11,7 @@ from typing import Any
 
 from apps.core import redis
 from apps.core.stamps import StampUnavailable
-from apps.items.cache import OUTAGE, keys
+from apps.items.cache import OUTAGE, keys, quota
 
 PURGE_BATCH = 500
 
@@ -50,6 +50,7 @@ def purge_expired(now: float | None = None) -> dict[str, int]:
         if not client.exists(index):
             client.srem(all_key, index)
             counts["indexes"] += 1
+    counts["counted"] = quota.expire_counted(client, now - keys.FRESH_SECONDS - keys.STALE_SECONDS)
     return counts
 
 
