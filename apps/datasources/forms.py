@@ -44,6 +44,13 @@ def _toggled(spec: FieldSpec) -> bool:
     return spec.kind is Kind.OBJECT and spec.default is None
 
 
+# The serializer's own sentences for a missing value, said for the field on the page.
+GENERIC_REQUIRED = (
+    "This field may not be blank.",
+    "This field is required.",
+    "This field may not be null.",
+)
+
 # What the configure page of a new data source (a draft) offers; the API's default stays
 # inputs.DEFAULT_TIMEOUT (60 s, the contract's).
 NEW_TIMEOUT = 30
@@ -440,12 +447,12 @@ class ConfigureForm(forms.Form):
             exc.detail if isinstance(exc, DRFValidationError) else django_validation_detail(exc)
         )
         mode = self._mode()
-        for key, code, message in flatten_validation(detail):
+        for key, _code, message in flatten_validation(detail):
             target = self._field_for(key, mode)
             if target == "headers":
                 self.header_errors.append(message)
             elif target in self.fields:
-                self.add_error(target, self._plain(target, code, message))
+                self.add_error(target, self._plain(target, message))
             else:
                 self.add_error(None, message)
 
@@ -454,10 +461,10 @@ class ConfigureForm(forms.Form):
             "auth_mode"
         ) or self.datasource.auth_mode
 
-    def _plain(self, name: str, code: str, message: str) -> str:
+    def _plain(self, name: str, message: str) -> str:
         """The serializer's generic sentences, said for this field."""
         label = str(self.fields[name].label or name).lower()
-        if code in ("blank", "required", "null"):
+        if message in GENERIC_REQUIRED:
             if name == "base_url":
                 return "Give the API's base URL, e.g. https://api.example.com/v1."
             return f"Give the {label}."
@@ -466,7 +473,7 @@ class ConfigureForm(forms.Form):
         return message
 
     def _secrets_on_their_fields(self, exc: ValidationError) -> ValidationError | None:
-        """ "The secrets go to a new host" belongs on each secret that must be typed again; what
+        """Put "the secrets go to a new host" on each secret that must be typed again; what
         remains is returned (None: nothing)."""
         if not hasattr(exc, "error_dict"):
             return exc

@@ -534,6 +534,13 @@ def datasource_status_from_test(*, datasource: DataSource, tested: dict[str, Any
 DRAFT_LIFETIME = timedelta(hours=24)
 
 
+def datasource_draft_rename(*, datasource: DataSource, actor: Any, name: str) -> DataSource:
+    """The wizard's name step again (Back from the connection step): the draft is renamed and,
+    as when it was created, its slug follows the name."""
+    slug = _unique_slug(datasource.tenant, name, exclude_pk=datasource.pk)
+    return datasource_update(datasource=datasource, actor=actor, name=name, slug=slug)
+
+
 def datasource_draft_discard(*, datasource: DataSource, actor: Any) -> bool:
     """The wizard's Cancel: delete ``datasource`` if it is still a draft that nothing uses;
     False (and nothing deleted) otherwise."""

@@ -47,6 +47,7 @@ from apps.datasources.services import (
     datasource_create,
     datasource_delete,
     datasource_draft_discard,
+    datasource_draft_rename,
     datasource_inbound_rotate,
     datasource_preview,
     datasource_purge_cache,
@@ -155,7 +156,9 @@ class DataSourceCreateView(TenantRequiredMixin, TenantScopedQuerysetMixin, View)
             name = form.cleaned_data["name"]
             try:
                 if draft is not None:
-                    datasource = datasource_update(datasource=draft, actor=request.user, name=name)
+                    datasource = datasource_draft_rename(
+                        datasource=draft, actor=request.user, name=name
+                    )
                 else:
                     datasource = datasource_create(
                         tenant=request.tenant, actor=request.user, name=name

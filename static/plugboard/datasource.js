@@ -237,7 +237,6 @@
       var td = document.createElement("td");
       td.textContent = text;
       if (index === 0) td.className = "pb-nowrap";
-      if (index === 3) td.className = "pb-break";
       tr.appendChild(td);
     });
     tbody.insertBefore(tr, tbody.firstChild);

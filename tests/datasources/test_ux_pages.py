@@ -278,7 +278,7 @@ def test_the_history_shows_20_entries_a_page(owner, long_history):
     assert 'href="?history_page=2#audit-log"' in first
     last = text_of(owner.get(url + "?history_page=3"))
     assert len(history_rows(last)) == 5 and "test 00" in history_rows(last)[-1]
-    assert 'href="?history_page=2#audit-log"' in last  # ‹ Newer
+    assert 'href="?history_page=2#audit-log"' in last  # the newer page
 
 
 def test_the_history_filters_to_changes_or_tests_and_keeps_the_filter(owner, long_history):
@@ -340,7 +340,7 @@ def test_back_from_the_connection_step_edits_the_draft(owner, acme):
                          {"type": "rest", "name": "Jira Cloud", "draft": str(ds.pk)})  # fmt: skip
 
     assert renamed.headers["Location"] == f"/t/acme/datasources/{ds.pk}/configure/"
-    assert list(DataSource.objects.values_list("name", flat=True)) == ["Jira Cloud"]
+    assert list(DataSource.objects.values_list("name", "slug")) == [("Jira Cloud", "jira-cloud")]
 
 
 def test_a_configured_data_source_shows_no_wizard(owner, acme):
