@@ -610,8 +610,7 @@ class DeleteConfirmForm(forms.Form):
         value = self.cleaned_data.get("confirm_name", "")
         if value != self.datasource.name.strip():
             raise ValidationError(
-                f"Type the data source's name, “{self.datasource.name}”, exactly as written, "
-                "to delete it with everything listed above."
+                f"That is not its name: type “{self.datasource.name}” exactly as written."
                 if value
                 else "Type the data source's name to confirm."
             )

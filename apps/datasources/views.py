@@ -368,6 +368,8 @@ class DataSourceDeleteView(TenantRequiredMixin, TenantScopedQuerysetMixin, View)
     def _render(self, request: HttpRequest, ds: DataSource, groups: list, form: Any,
                 status: int = 200) -> HttpResponse:  # fmt: skip
         attached = [group for group in groups if group.count]
+        if form.errors:
+            form.fields["confirm_name"].widget.attrs["autofocus"] = True
         return render(request, "datasources/delete.html", {
             "title": f"Delete {ds.name}", "object": ds, "attached": attached,
             "not_attached": [group for group in groups if not group.count],

@@ -186,7 +186,7 @@
     var result = document.createElement("td");
     result.textContent = {ok: "✔ OK", failed: "✘ Failed", skipped: "– Skipped"}[state];
     var detail = document.createElement("td");
-    detail.textContent = step.skipped ? "Not reached: an earlier step failed." : step.detail;
+    detail.textContent = step.skipped ? "Not reached: the test stopped at the failed step." : step.detail;
     tr.appendChild(name); tr.appendChild(result); tr.appendChild(detail);
     return tr;
   }

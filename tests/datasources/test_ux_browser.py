@@ -223,6 +223,7 @@ def test_the_delete_page_names_the_items(signed_in, live_server, acme):
     assert impact.get_by_role("link", name="Project picker (project)").is_visible()
     page.get_by_role("button", name=re.compile("^Delete Jira Cloud")).click()
     assert page.locator("#id_confirm_name").get_attribute("aria-invalid") == "true"
+    assert page.evaluate("document.activeElement.id") == "id_confirm_name"
     assert DataSource.objects.filter(pk=ds.pk).exists()
 
     page.get_by_label("Type its name to confirm").fill("Jira Cloud")

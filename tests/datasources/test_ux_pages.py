@@ -94,7 +94,8 @@ def test_deleting_a_used_data_source_needs_its_name_typed(owner, used):
     # The message sits under the field (after the input in the field's row).
     row = page[page.index("field-confirm_name") :]
     assert row.index('id="id_confirm_name"') < row.index('id="id_confirm_name_error"')
-    assert "exactly as written" in page
+    assert "That is not its name: type “Jira Cloud” exactly as written." in page
+    assert "autofocus" in field
     assert DataSource.objects.filter(pk=used.pk).exists()
     assert ConnectedItem.objects.filter(datasource=used).count() == 2
     assert owner.post(url, {}).status_code == 400
