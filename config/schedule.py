@@ -24,6 +24,14 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "apps.datasources.tasks.purge_oauth_grants",
         "schedule": timedelta(hours=1),
     },
+    # The wizard creates a data source at its name step; one whose connection was never
+    # configured (a draft, no base URL) is what an abandoned wizard left. Drafts older than 24
+    # hours with nothing attached are deleted (audited): a day leaves a person time to come back
+    # and finish, and hourly is often enough for rows nobody uses.
+    "purge-abandoned-drafts": {
+        "task": "apps.datasources.tasks.purge_abandoned_drafts",
+        "schedule": timedelta(hours=1),
+    },
     # Options entries live 300 s; sweeping every minute keeps anything past that for at most a
     # minute longer, through the indexes (never KEYS), in batches.
     "purge-options-cache": {

@@ -27,6 +27,8 @@ from apps.outbound.service import NotConnected
 from apps.outbound.transport import Trace
 
 STEPS = ("dns", "connect", "tls", "auth", "request", "check")
+# The detail of a step the test never got to (the pages show it as skipped, not failed).
+NOT_REACHED = "Not reached."
 _AUTH_FAILURES = (TokenRefreshFailed, NotConnected, SecretsUnreadable)
 
 
@@ -151,7 +153,7 @@ def connection_test(datasource: DataSource, *, ephemeral_tokens: bool = False) -
         _failure_step(datasource, failure, steps)
     if response is not None:
         steps.update(_response_steps(datasource, response, trace, method, path))
-    ordered = [steps.get(name) or Step(name, False, "Not reached.") for name in STEPS]
+    ordered = [steps.get(name) or Step(name, False, NOT_REACHED) for name in STEPS]
     ok = all(step.ok for step in ordered)
     if ok:
         message = "Connection OK."

@@ -10,6 +10,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
+from apps.core.codes import ErrorCode
 from apps.core.errors import django_validation_detail, flatten_validation
 from apps.datasources.event_settings import (
     DEFAULT_POLL_INTERVAL,
@@ -41,6 +42,18 @@ def field_name(mode: str, path: str) -> str:
 def _toggled(spec: FieldSpec) -> bool:
     """An object setting without a default is optional: a checkbox switches it on."""
     return spec.kind is Kind.OBJECT and spec.default is None
+
+
+# The serializer's own sentences for a missing value, said for the field on the page.
+GENERIC_REQUIRED = (
+    "This field may not be blank.",
+    "This field is required.",
+    "This field may not be null.",
+)
+
+# What the configure page of a new data source (a draft) offers; the API's default stays
+# inputs.DEFAULT_TIMEOUT (60 s, the contract's).
+NEW_TIMEOUT = 30
 
 
 class CreateForm(forms.Form):
@@ -93,7 +106,9 @@ class ConfigureForm(forms.Form):
     docs_url = _text("API documentation", css="vURLField")
     health_check_path = _text(
         "Health check path",
-        help_text="Called by the connection test when no test path is set, e.g. /health.",
+        help_text="A path that only says whether the API is up, e.g. /health. Test connection "
+        "calls it when the test path above is empty (then a pass proves the server answers, "
+        "not that the credentials work); empty too: the base URL itself.",
     )
     timeout_seconds = _text(
         "Timeout (seconds)", css="vIntegerField",
@@ -106,7 +121,12 @@ class ConfigureForm(forms.Form):
     )  # fmt: skip
     auth_mode = forms.ChoiceField(label="Authentication")
     ping__method = forms.ChoiceField(label="Method", choices=[(m, m) for m in PING_METHODS])
-    ping__path = _text("Test path", help_text="Relative to the base URL, e.g. /myself.")
+    ping__path = _text(
+        "Test path",
+        help_text="What Test connection calls, relative to the base URL, e.g. /myself. Pick one "
+        "that needs the credentials, so that a pass proves they work. Empty: the health check "
+        "path below.",
+    )
     ping__success_path = _text(
         "Success path", help_text="Optional dotted path into the JSON answer, e.g. data.status."
     )
@@ -249,7 +269,8 @@ class ConfigureForm(forms.Form):
         ds = self.datasource
         initial: dict[str, Any] = {
             "name": ds.name, "slug": ds.slug, "base_url": ds.base_url, "docs_url": ds.docs_url,
-            "health_check_path": ds.health_check_path, "timeout_seconds": ds.timeout_seconds,
+            "health_check_path": ds.health_check_path,
+            "timeout_seconds": ds.timeout_seconds if ds.base_url else NEW_TIMEOUT,
             "bulk_concurrency": ds.bulk_concurrency, "auth_mode": ds.auth_mode,
         }  # fmt: skip
         mode = MODES.get(ds.auth_mode)
@@ -416,19 +437,88 @@ class ConfigureForm(forms.Form):
     # --- errors ---------------------------------------------------------------------------------
 
     def add_errors(self, exc: ValidationError | DRFValidationError) -> None:
-        """Show a serializer's or a service's errors next to the fields they name."""
+        """Show a serializer's or a service's errors next to the fields they name, in words
+        (a field's label, never its key)."""
+        if isinstance(exc, ValidationError):
+            exc = self._secrets_on_their_fields(exc)
+            if exc is None:
+                return
         detail = (
             exc.detail if isinstance(exc, DRFValidationError) else django_validation_detail(exc)
         )
-        mode = (self.cleaned_data or {}).get("auth_mode") or self.datasource.auth_mode
+        mode = self._mode()
         for key, _code, message in flatten_validation(detail):
             target = self._field_for(key, mode)
             if target == "headers":
                 self.header_errors.append(message)
             elif target in self.fields:
-                self.add_error(target, message)
+                self.add_error(target, self._plain(target, message))
             else:
-                self.add_error(None, f"{key}: {message}" if key else message)
+                self.add_error(None, message)
+
+    def _mode(self) -> str:
+        return (getattr(self, "cleaned_data", None) or {}).get(
+            "auth_mode"
+        ) or self.datasource.auth_mode
+
+    def _plain(self, name: str, message: str) -> str:
+        """The serializer's generic sentences, said for this field."""
+        label = str(self.fields[name].label or name).lower()
+        if message in GENERIC_REQUIRED:
+            if name == "base_url":
+                return "Give the API's base URL, e.g. https://api.example.com/v1."
+            return f"Give the {label}."
+        if message == "A valid integer is required.":
+            return "Type a whole number."
+        return message
+
+    def _secrets_on_their_fields(self, exc: ValidationError) -> ValidationError | None:
+        """Put "the secrets go to a new host" on each secret that must be typed again; what
+        remains is returned (None: nothing)."""
+        if not hasattr(exc, "error_dict"):
+            return exc
+        mode, rest = self._mode(), {}
+        for key, errors in exc.error_dict.items():
+            kept = []
+            for error in errors:
+                secrets = (error.params or {}).get("secrets") or []
+                fields = [field_name(mode, path) for path in secrets]
+                if (
+                    error.code != ErrorCode.SECRETS_REQUIRED
+                    or not fields
+                    or not all(name in self.fields for name in fields)
+                ):
+                    kept.append(error)
+                    continue
+                why = (
+                    "it was stored for the old base URL's host"
+                    if key == "base_url"
+                    else "these settings now send it to another host"
+                )
+                for name in fields:
+                    label = str(self.fields[name].label).lower()
+                    self.add_error(
+                        name,
+                        f"Type the {label} again: {why}, and a stored secret is never sent to a "
+                        "new host unless it is typed again.",
+                    )
+            if kept:
+                rest[key] = kept
+        return ValidationError(rest) if rest else None
+
+    def error_fields(self) -> list[dict[str, Any]]:
+        """Each field's errors with the field's id and label, for the page's script (the
+        connection test answers them as JSON); custom headers as one entry."""
+        fields = [
+            {"name": name, "id": self[name].auto_id, "label": str(self.fields[name].label),
+             "messages": [str(message) for message in errors]}
+            for name, errors in self.errors.items()
+            if name in self.fields
+        ]  # fmt: skip
+        if self.header_errors:
+            fields.append({"name": "headers", "id": "header-rows", "label": "Custom headers",
+                           "messages": list(self.header_errors)})  # fmt: skip
+        return fields
 
     def _field_for(self, key: str, mode: str) -> str | None:
         parts = [p for p in key.split(".") if p]
@@ -500,3 +590,28 @@ class ConfigureForm(forms.Form):
             if f"{name}__clear" in self.fields:
                 bound.append(self[f"{name}__clear"])
         return bound
+
+
+class DeleteConfirmForm(forms.Form):
+    """Deleting a data source that others use: its name, typed, confirms it."""
+
+    confirm_name = forms.CharField(
+        label="Type its name to confirm", required=False, strip=True,
+        widget=forms.TextInput(attrs={"class": "vTextField", "autocomplete": "off",
+                                      "spellcheck": "false"}),
+    )  # fmt: skip
+
+    def __init__(self, *args: Any, datasource: DataSource, **kwargs: Any) -> None:
+        self.datasource = datasource
+        super().__init__(*args, **kwargs)
+        self.fields["confirm_name"].help_text = f"Type “{datasource.name}”, as it is written."
+
+    def clean_confirm_name(self) -> str:
+        value = self.cleaned_data.get("confirm_name", "")
+        if value != self.datasource.name.strip():
+            raise ValidationError(
+                f"That is not its name: type “{self.datasource.name}” exactly as written."
+                if value
+                else "Type the data source's name to confirm."
+            )
+        return value

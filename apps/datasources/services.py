@@ -8,12 +8,16 @@ a data source to a new host) happen here.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.text import slugify
 
 from apps.core.codes import ErrorCode
@@ -41,6 +45,7 @@ from apps.datasources.models import (
     auth_secrets_unreadable,
     event_secrets_unreadable,
 )
+from apps.datasources.selectors import DRAFT, abandoned_drafts, unattached
 from apps.datasources.signals import datasource_changed
 from apps.outbound.auth import get_mode
 from apps.tenants.models import ApiKey, Tenant
@@ -388,9 +393,11 @@ def datasource_preview(*, datasource: DataSource, **changes: Any) -> tuple[DataS
     return copy, not outcome.forget_tokens
 
 
-def datasource_delete(*, datasource: DataSource, actor: Any) -> None:
+def datasource_delete(*, datasource: DataSource, actor: Any, summary: str = "") -> None:
     with transaction.atomic():
-        audit_record(datasource=datasource, action=AuditAction.DELETED, actor=actor)
+        audit_record(
+            datasource=datasource, action=AuditAction.DELETED, actor=actor, summary=summary
+        )
         datasource_id, tenant_id = datasource.pk, datasource.tenant_id
         datasource.delete()
     # What was derived from it (cached options) goes too; receivers: apps.items.
@@ -440,16 +447,134 @@ def datasource_inbound_rotate(*, datasource: DataSource, actor: Any) -> DataSour
     return datasource
 
 
+def _set_status(datasource: DataSource, *, ok: bool, message: str, tested_at: datetime) -> None:
+    DataSource.objects.filter(pk=datasource.pk).update(
+        status=Status.OK if ok else Status.NEEDS_ATTENTION,
+        last_error="" if ok else message[:1000],
+        last_tested_at=tested_at,
+    )
+
+
 def datasource_record_test(*, datasource: DataSource, ok: bool, message: str, actor: Any,
-                           saved: bool) -> None:  # fmt: skip
+                           saved: bool) -> AuditEntry:  # fmt: skip
     """Record a test's outcome: the status (for the saved configuration) and the audit."""
     if saved:
-        DataSource.objects.filter(pk=datasource.pk).update(
-            status=Status.OK if ok else Status.NEEDS_ATTENTION,
-            last_error="" if ok else message[:1000],
-            last_tested_at=timezone.now(),
-        )
-    audit_record(
+        _set_status(datasource, ok=ok, message=message, tested_at=timezone.now())
+    return audit_record(
         datasource=datasource, action=AuditAction.TESTED, actor=actor,
         summary=("passed" if ok else f"failed: {message}") + ("" if saved else " (unsaved settings)"),
     )  # fmt: skip
+
+
+# --- a test of typed settings, then saved as they were -------------------------------------
+#
+# "Test connection" on the configure page tests what is typed, without saving it, so it does not
+# judge the saved settings. When the very settings it tested are then saved, its outcome is the
+# saved settings' status: the test hands the page a signed token with a keyed digest of what it
+# tested (no value, secret or not, travels in it), and the save compares it with what it saves.
+
+TESTED_SALT = "plugboard.datasources.tested-settings"
+TESTED_MAX_AGE = timedelta(minutes=30)
+
+
+def _tested_digest(datasource: DataSource, data: dict[str, Any], actor: Any) -> str:
+    """A keyed digest of connection settings as typed (events excluded: the test ignores them),
+    bound to the data source as stored now (its cache version moves on every change) and to the
+    person who tested."""
+    settings = {key: value for key, value in data.items() if key != "events"}
+    text = json.dumps(settings, sort_keys=True, default=str)
+    bound = f"{datasource.pk}:{datasource.cache_version}:{getattr(actor, 'pk', '')}:{text}"
+    return salted_hmac(TESTED_SALT, bound, algorithm="sha256").hexdigest()
+
+
+def tested_settings_token(
+    *, datasource: DataSource, data: dict[str, Any], actor: Any, ok: bool, message: str
+) -> str:
+    """What a test of typed ``data`` gives the page, for the save that may follow."""
+    return signing.dumps(
+        {"d": _tested_digest(datasource, data, actor), "ok": ok, "m": message[:1000],
+         "at": timezone.now().isoformat()},
+        salt=TESTED_SALT, compress=True,
+    )  # fmt: skip
+
+
+def tested_settings_outcome(
+    *, datasource: DataSource, data: dict[str, Any], actor: Any, token: str
+) -> dict[str, Any] | None:
+    """The outcome of the test ``token`` stands for, when it tested exactly ``data`` on
+    ``datasource`` as stored now (call before saving); else None."""
+    if not token:
+        return None
+    try:
+        tested = signing.loads(token, salt=TESTED_SALT, max_age=TESTED_MAX_AGE.total_seconds())
+    except signing.BadSignature:
+        return None
+    if not isinstance(tested, dict) or not constant_time_compare(
+        str(tested.get("d", "")), _tested_digest(datasource, data, actor)
+    ):
+        return None
+    return tested
+
+
+def datasource_status_from_test(*, datasource: DataSource, tested: dict[str, Any]) -> None:
+    """The saved settings are the ones a test just tested: its outcome is their status (the
+    test itself was audited when it ran)."""
+    try:
+        tested_at = datetime.fromisoformat(str(tested["at"]))
+    except (KeyError, ValueError):
+        tested_at = timezone.now()
+    _set_status(
+        datasource, ok=bool(tested.get("ok")), message=str(tested.get("m", "")),
+        tested_at=tested_at,
+    )  # fmt: skip
+
+
+# --- drafts -------------------------------------------------------------------------------
+
+DRAFT_LIFETIME = timedelta(hours=24)
+
+
+def datasource_draft_rename(*, datasource: DataSource, actor: Any, name: str) -> DataSource:
+    """The wizard's name step again (Back from the connection step): the draft is renamed and,
+    as when it was created, its slug follows the name."""
+    slug = _unique_slug(datasource.tenant, name, exclude_pk=datasource.pk)
+    return datasource_update(datasource=datasource, actor=actor, name=name, slug=slug)
+
+
+def datasource_draft_discard(*, datasource: DataSource, actor: Any) -> bool:
+    """The wizard's Cancel: delete ``datasource`` if it is still a draft that nothing uses;
+    False (and nothing deleted) otherwise."""
+    with transaction.atomic():
+        draft = (
+            DataSource.objects.filter(DRAFT, unattached(), pk=datasource.pk)
+            .select_for_update()
+            .first()
+        )
+        if draft is None:
+            return False
+        datasource_delete(
+            datasource=draft, actor=actor, summary="draft discarded (setup cancelled)"
+        )
+    return True
+
+
+def datasource_drafts_purge(*, lifetime: timedelta = DRAFT_LIFETIME) -> int:
+    """Delete drafts (never configured) older than ``lifetime`` that nothing uses: what an
+    abandoned wizard left. Each deletion is audited. Returns how many went."""
+    before = timezone.now() - lifetime
+    purged = 0
+    for pk in list(abandoned_drafts(created_before=before).values_list("pk", flat=True)):
+        with transaction.atomic():
+            # Checked again under the row's lock: a draft configured, or given an item, since
+            # the query above is kept (an item's insert waits for this lock, or was seen).
+            datasource = (
+                abandoned_drafts(created_before=before).select_for_update().filter(pk=pk).first()
+            )
+            if datasource is None:
+                continue
+            datasource_delete(
+                datasource=datasource, actor=None,
+                summary=f"draft never configured, removed after {lifetime.total_seconds() / 3600:g} hours",
+            )  # fmt: skip
+        purged += 1
+    return purged

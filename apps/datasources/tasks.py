@@ -16,6 +16,7 @@ from apps.datasources.connections import (
 )
 from apps.datasources.models import DataSource, TokenState
 from apps.datasources.oauth import oauth_grants_purge
+from apps.datasources.services import datasource_drafts_purge
 from apps.outbound.auth import get_mode
 from apps.outbound.errors import OutboundError
 from apps.outbound.tokens import REFRESH_AHEAD, due_for_scheduled_refresh, token_refresh
@@ -80,3 +81,10 @@ def refresh_datasource_token(datasource_id: str) -> None:
 def purge_oauth_grants() -> int:
     """Delete authorization-code grants past their 10-minute lifetime."""
     return oauth_grants_purge()
+
+
+@shared_task(ignore_result=True)
+def purge_abandoned_drafts() -> int:
+    """Delete drafts (created by the wizard, never configured) older than 24 hours that
+    nothing uses."""
+    return datasource_drafts_purge()

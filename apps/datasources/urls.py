@@ -18,6 +18,11 @@ urlpatterns = [
         name="datasource-delete",
     ),
     path(
+        "datasources/<uuid:pk>/discard/",
+        views.DataSourceDiscardView.as_view(),
+        name="datasource-discard",
+    ),
+    path(
         "datasources/<uuid:pk>/purge-cache/",
         views.DataSourcePurgeView.as_view(),
         name="datasource-purge",

@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
@@ -17,24 +22,40 @@ from django.views.generic import DetailView, ListView
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from apps.core.public import absolute_url
-from apps.datasources.connection_test import connection_test
+from apps.datasources.connection_test import NOT_REACHED, connection_test
 from apps.datasources.connections import token_state_get
 from apps.datasources.event_settings import EventsInput, new_signature_key
-from apps.datasources.forms import ConfigureForm, CreateForm
+from apps.datasources.forms import ConfigureForm, CreateForm, DeleteConfirmForm
 from apps.datasources.inputs import datasource_input
 from apps.datasources.models import AuditAction, DataSource, TokenState
 from apps.datasources.oauth import OAuthFlowError, oauth_begin, oauth_complete
 from apps.datasources.panels import detail_panels
 from apps.datasources.representation import event_secrets_set, secrets_set
+from apps.datasources.selectors import (
+    DRAFT,
+    HISTORY_FILTERS,
+    HISTORY_PAGE_SIZE,
+    attached_to,
+    history_of,
+    history_row,
+    is_draft,
+    status_of,
+    with_tested,
+)
 from apps.datasources.services import (
     audit_record,
     datasource_create,
     datasource_delete,
+    datasource_draft_discard,
+    datasource_draft_rename,
     datasource_inbound_rotate,
     datasource_preview,
     datasource_purge_cache,
     datasource_record_test,
+    datasource_status_from_test,
     datasource_update,
+    tested_settings_outcome,
+    tested_settings_token,
 )
 from apps.outbound.auth import get_mode
 from apps.outbound.errors import OutboundError
@@ -43,6 +64,26 @@ from apps.tenants.scoping import TenantRequiredMixin, TenantScopedQuerysetMixin
 
 def _detail_url(datasource: DataSource) -> str:
     return reverse("datasource-detail", args=[datasource.tenant.slug, datasource.pk])
+
+
+WIZARD_STEPS = ("Type", "Name", "Connection")
+
+
+def wizard_steps(current: int) -> dict[str, Any]:
+    """The wizard's step indicator: "Step 2 of 3: Name", and each step's state."""
+    return {
+        "number": current,
+        "total": len(WIZARD_STEPS),
+        "label": WIZARD_STEPS[current - 1],
+        "steps": [
+            {
+                "number": n,
+                "label": label,
+                "state": "done" if n < current else "current" if n == current else "todo",
+            }
+            for n, label in enumerate(WIZARD_STEPS, start=1)
+        ],
+    }
 
 
 class DataSourceListView(TenantRequiredMixin, TenantScopedQuerysetMixin, ListView):
@@ -56,44 +97,72 @@ class DataSourceListView(TenantRequiredMixin, TenantScopedQuerysetMixin, ListVie
             queryset = queryset.filter(
                 Q(name__icontains=q) | Q(slug__icontains=q) | Q(base_url__icontains=q)
             )
-        return queryset.order_by("name", "pk")
+        return with_tested(queryset).order_by("name", "pk")
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        return super().get_context_data(
+        context = super().get_context_data(
             title="Data sources", q=self.request.GET.get("q", "").strip(), **kwargs
         )
+        context["rows"] = [
+            (ds, status_of(ds, ever_tested=ds.ever_tested)) for ds in context["object_list"]
+        ]
+        return context
 
 
-class DataSourceCreateView(TenantRequiredMixin, View):
-    """The wizard's first steps: choose the type (REST API) → Next → name → Create."""
+class DataSourceCreateView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
+    """The wizard's first steps: choose the type (REST API) → Next → name → Create. Back from
+    the connection step (the data source exists then, as a draft) comes here with ``draft``:
+    the steps then edit that draft rather than create another."""
 
+    model = DataSource
     write_required = True
 
-    def get(self, request: HttpRequest, tenant: str) -> HttpResponse:
+    def _draft(self, request: HttpRequest) -> DataSource | None:
+        pk = request.POST.get("draft") or request.GET.get("draft")
+        try:
+            uuid.UUID(str(pk))
+        except ValueError:
+            return None
+        return self.get_queryset().filter(DRAFT, pk=pk).first()
+
+    def _render(self, request: HttpRequest, step: str, *, draft: DataSource | None = None,
+                form: CreateForm | None = None, error: str = "", status: int = 200,
+                ) -> HttpResponse:  # fmt: skip
         return render(
-            request, "datasources/new.html", {"title": "Create data source", "step": "type"}
-        )
+            request,
+            "datasources/new.html",
+            {"title": "Create data source", "step": step, "draft": draft, "form": form,
+             "error": error, "wizard": wizard_steps(1 if step == "type" else 2)},
+            status=status,
+        )  # fmt: skip
+
+    def get(self, request: HttpRequest, tenant: str) -> HttpResponse:
+        draft = self._draft(request)
+        if draft is not None and request.GET.get("step") == "name":
+            return self._render(
+                request, "name", draft=draft, form=CreateForm(initial={"name": draft.name})
+            )
+        return self._render(request, "type", draft=draft)
 
     def post(self, request: HttpRequest, tenant: str) -> HttpResponse:
+        draft = self._draft(request)
         if request.POST.get("type") != "rest":
-            return render(
-                request,
-                "datasources/new.html",
-                {"title": "Create data source", "step": "type", "error": "Choose a type."},
-                status=400,
-            )
+            return self._render(request, "type", draft=draft, error="Choose a type.", status=400)
         if "name" not in request.POST:
-            return render(
-                request,
-                "datasources/new.html",
-                {"title": "Create data source", "step": "name", "form": CreateForm()},
-            )
+            initial = {"name": draft.name} if draft is not None else None
+            return self._render(request, "name", draft=draft, form=CreateForm(initial=initial))
         form = CreateForm(request.POST)
         if form.is_valid():
+            name = form.cleaned_data["name"]
             try:
-                datasource = datasource_create(
-                    tenant=request.tenant, actor=request.user, name=form.cleaned_data["name"]
-                )
+                if draft is not None:
+                    datasource = datasource_draft_rename(
+                        datasource=draft, actor=request.user, name=name
+                    )
+                else:
+                    datasource = datasource_create(
+                        tenant=request.tenant, actor=request.user, name=name
+                    )
             except ValidationError as exc:
                 for message in exc.messages:
                     form.add_error("name", message)
@@ -104,43 +173,65 @@ class DataSourceCreateView(TenantRequiredMixin, View):
                 return HttpResponseRedirect(
                     reverse("datasource-configure", args=[tenant, datasource.pk])
                 )
-        return render(
-            request,
-            "datasources/new.html",
-            {"title": "Create data source", "step": "name", "form": form},
-            status=400,
-        )
+        return self._render(request, "name", draft=draft, form=form, status=400)
+
+
+def _history_url(kind: str, page: int | None = None) -> str:
+    query = {key: value for key, value in (("history", kind), ("history_page", page)) if value}
+    return ("?" + urlencode(query) if query else "?") + "#audit-log"
 
 
 class DataSourceDetailView(TenantRequiredMixin, TenantScopedQuerysetMixin, DetailView):
     model = DataSource
     template_name = "datasources/detail.html"
 
+    def scope_queryset(self, queryset: QuerySet) -> QuerySet:
+        return with_tested(queryset)
+
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         ds = self.object
         state = token_state_get(datasource_id=ds.pk)
+        kind = self.request.GET.get("history", "")
+        kind = kind if kind in HISTORY_FILTERS else ""
+        history = Paginator(history_of(ds, kind=kind), HISTORY_PAGE_SIZE).get_page(
+            self.request.GET.get("history_page")
+        )
         return super().get_context_data(
             title=ds.name,
+            status=status_of(ds, ever_tested=ds.ever_tested),
+            draft=is_draft(ds),
             auth_description=get_mode(ds.auth_mode).describe(ds.auth_config or {}),
             secrets_set=secrets_set(ds),
             token_state=state,
             connected=bool(state and (state.access_token or state.refresh_token)),
             callback_url=absolute_url(reverse("oauth-callback"), self.request),
-            audit=ds.audit_entries.select_related("actor")[:50],
+            history=history,
+            history_rows=[history_row(entry) for entry in history],
+            history_kind=kind,
+            history_filters=[
+                {"kind": key, "label": label, "url": _history_url(key), "current": key == kind}
+                for key, (label, _) in HISTORY_FILTERS.items()
+            ],
+            history_previous=_history_url(kind, history.previous_page_number())
+            if history.has_previous() else None,
+            history_next=_history_url(kind, history.next_page_number())
+            if history.has_next() else None,
             panels=detail_panels(self.request, ds),
             **kwargs,
-        )
+        )  # fmt: skip
 
 
 @method_decorator(never_cache, name="dispatch")
 class DataSourceConfigureView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
-    """Server details, custom headers, authentication and test settings, on one page."""
+    """Server details, custom headers, authentication and test settings, on one page. For a
+    draft (a new data source not configured yet) it is the wizard's last step."""
 
     model = DataSource
     write_required = True
 
     def _render(self, request: HttpRequest, form: ConfigureForm, status: int = 200) -> HttpResponse:
         ds = form.datasource
+        draft = is_draft(ds)
         return render(
             request,
             "datasources/configure.html",
@@ -148,6 +239,8 @@ class DataSourceConfigureView(TenantRequiredMixin, TenantScopedQuerysetMixin, Vi
                 "title": f"Configure {ds.name}",
                 "object": ds,
                 "form": form,
+                "draft": draft,
+                "wizard": wizard_steps(3) if draft else None,
                 "headers": form.headers_typed(),
                 "callback_url": absolute_url(reverse("oauth-callback"), request),
                 "connected": TokenState.objects.filter(datasource=ds).exists(),
@@ -165,11 +258,17 @@ class DataSourceConfigureView(TenantRequiredMixin, TenantScopedQuerysetMixin, Vi
         form = ConfigureForm(request.POST, datasource=ds)
         if form.is_valid():
             try:
-                changes = datasource_input(form.to_data(), auth_mode=ds.auth_mode, partial=True)
+                data = form.to_data()
+                changes = datasource_input(data, auth_mode=ds.auth_mode, partial=True)
+                # Saving exactly what "Test connection" just tested: its outcome is the status.
+                tested = tested_settings_outcome(datasource=ds, data=data, actor=request.user,
+                                                 token=request.POST.get("tested", ""))  # fmt: skip
                 datasource_update(datasource=ds, actor=request.user, **changes)
             except (ValidationError, DRFValidationError) as exc:
                 form.add_errors(exc)
             else:
+                if tested is not None:
+                    datasource_status_from_test(datasource=ds, tested=tested)
                 messages.success(request, f"“{ds.name}” saved.")
                 if request.POST.get("then") == "connect":
                     return _begin_oauth(request, ds)
@@ -178,66 +277,152 @@ class DataSourceConfigureView(TenantRequiredMixin, TenantScopedQuerysetMixin, Vi
         return self._render(request, form, status=400)
 
 
+def _shown_steps(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The steps, each marked skipped when the test never got to it (grey, not red)."""
+    return [
+        {**step, "skipped": not step["ok"] and step["detail"] == NOT_REACHED}
+        for step in result.get("steps", [])
+    ]
+
+
 class DataSourceTestView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
     """Test connection: with the configure page's unsaved values (POST body) or, from the
-    detail page (no body), with the saved settings. Answers JSON."""
+    detail page (no body), with the saved settings. Answers JSON: the API's result, each step
+    marked ``skipped`` or not; for unsaved values a ``tested`` token (a save of exactly these
+    values takes the outcome as its status); for the saved settings the new ``status`` and the
+    ``history`` entry, which the page shows without a reload."""
 
     model = DataSource
     write_required = True
 
     def post(self, request: HttpRequest, tenant: str, pk: str) -> JsonResponse:
         ds = get_object_or_404(self.get_queryset(), pk=pk)
-        saved = "base_url" not in request.POST
-        target, tokens_usable = ds, True
-        if not saved:
-            form = ConfigureForm(request.POST, datasource=ds)
-            if not form.is_valid():
-                return self._invalid(form)
-            data = form.to_data()
-            # The connection test does not involve the events settings; a problem with them is
-            # reported when the page is saved, not here.
-            data.pop("events", None)
-            try:
-                changes = datasource_input(data, auth_mode=ds.auth_mode, partial=True)
-                target, tokens_usable = datasource_preview(datasource=ds, **changes)
-            except (ValidationError, DRFValidationError) as exc:
-                form.add_errors(exc)
-                return self._invalid(form)
+        if "base_url" in request.POST:
+            return self._unsaved(request, ds)
+        result = connection_test(ds)
+        entry = datasource_record_test(
+            datasource=ds, ok=result["ok"], message=result["message"], actor=request.user,
+            saved=True,
+        )  # fmt: skip
+        ds.refresh_from_db()
+        status = status_of(ds, ever_tested=True)
+        tested_at = ds.last_tested_at and timezone.localtime(ds.last_tested_at)
+        status.update(
+            last_error=ds.current_last_error,
+            last_tested=f"Last tested {tested_at:%Y-%m-%d %H:%M}" if tested_at else "",
+        )
+        return JsonResponse({**result, "steps": _shown_steps(result), "status": status,
+                             "history": history_row(entry)})  # fmt: skip
+
+    def _unsaved(self, request: HttpRequest, ds: DataSource) -> JsonResponse:
+        form = ConfigureForm(request.POST, datasource=ds)
+        if not form.is_valid():
+            return self._invalid(form)
+        data = form.to_data()
+        # The connection test does not involve the events settings; a problem with them is
+        # reported when the page is saved, not here.
+        data.pop("events", None)
+        try:
+            changes = datasource_input(data, auth_mode=ds.auth_mode, partial=True)
+            target, tokens_usable = datasource_preview(datasource=ds, **changes)
+        except (ValidationError, DRFValidationError) as exc:
+            form.add_errors(exc)
+            return self._invalid(form)
         result = connection_test(target, ephemeral_tokens=not tokens_usable)
         datasource_record_test(
             datasource=ds, ok=result["ok"], message=result["message"], actor=request.user,
-            saved=saved,
+            saved=False,
         )  # fmt: skip
-        return JsonResponse(result)
+        tested = tested_settings_token(datasource=ds, data=data, actor=request.user,
+                                       ok=result["ok"], message=result["message"])  # fmt: skip
+        return JsonResponse({**result, "steps": _shown_steps(result), "tested": tested})
 
     @staticmethod
     def _invalid(form: ConfigureForm) -> JsonResponse:
+        fields = form.error_fields()
+        others = [str(message) for message in form.non_field_errors()]
+        if fields:
+            labels = ", ".join(field["label"] for field in fields)
+            message = (f"Nothing was tested. Correct the highlighted "
+                       f"field{pluralize(len(fields))}: {labels}.")  # fmt: skip
+        else:
+            message = "Nothing was tested."
+        message = " ".join([message, *others])
         errors = {key: [str(e) for e in value] for key, value in form.errors.items()}
         if form.header_errors:
             errors["headers"] = form.header_errors
         return JsonResponse(
-            {"ok": False, "message": "Correct the highlighted fields first.", "errors": errors,
-             "steps": []},
+            {"ok": False, "message": message, "errors": errors, "fields": fields, "steps": []},
             status=400,
-        )  # fmt: skip
+        )
 
 
 class DataSourceDeleteView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
+    """Deleting a data source deletes what other apps attached to it (connected items, events,
+    bulk jobs): the page lists it, items by name, and asks for the data source's name when
+    anything goes with it. (The API's DELETE deletes as the contract says.)"""
+
+    model = DataSource
+    write_required = True
+
+    def _render(self, request: HttpRequest, ds: DataSource, groups: list, form: Any,
+                status: int = 200) -> HttpResponse:  # fmt: skip
+        attached = [group for group in groups if group.count]
+        if form.errors:
+            form.fields["confirm_name"].widget.attrs["autofocus"] = True
+        return render(request, "datasources/delete.html", {
+            "title": f"Delete {ds.name}", "object": ds, "attached": attached,
+            "not_attached": [group for group in groups if not group.count],
+            "form": form if attached else None,
+        }, status=status)  # fmt: skip
+
+    def get(self, request: HttpRequest, tenant: str, pk: str) -> HttpResponse:
+        ds = get_object_or_404(self.get_queryset(), pk=pk)
+        return self._render(request, ds, attached_to(ds), DeleteConfirmForm(datasource=ds))
+
+    def post(self, request: HttpRequest, tenant: str, pk: str) -> HttpResponse:
+        ds = get_object_or_404(self.get_queryset(), pk=pk)
+        groups = attached_to(ds)
+        attached = [group for group in groups if group.count]
+        if attached:
+            form = DeleteConfirmForm(request.POST, datasource=ds)
+            if not form.is_valid():
+                return self._render(request, ds, groups, form, status=400)
+        name = ds.name
+        datasource_delete(datasource=ds, actor=request.user)
+        went = [f"{group.count} {group.noun}" for group in attached]
+        went.append("its stored secrets and tokens")
+        listed = went[0] if len(went) == 1 else ", ".join(went[:-1]) + " and " + went[-1]
+        messages.success(request, f"“{name}” deleted, with {listed}.")
+        return HttpResponseRedirect(reverse("datasource-list", args=[tenant]))
+
+
+class DataSourceDiscardView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
+    """The wizard's Cancel once the data source exists: GET asks, POST deletes the draft
+    (only a draft that nothing uses; anything else goes through Delete)."""
+
     model = DataSource
     write_required = True
 
     def get(self, request: HttpRequest, tenant: str, pk: str) -> HttpResponse:
         ds = get_object_or_404(self.get_queryset(), pk=pk)
-        return render(
-            request, "datasources/delete.html", {"title": f"Delete {ds.name}", "object": ds}
-        )
+        if not is_draft(ds) or any(group.count for group in attached_to(ds)):
+            return HttpResponseRedirect(reverse("datasource-delete", args=[tenant, ds.pk]))
+        return render(request, "datasources/discard.html", {
+            "title": f"Cancel setting up {ds.name}", "object": ds, "wizard": wizard_steps(3),
+        })  # fmt: skip
 
     def post(self, request: HttpRequest, tenant: str, pk: str) -> HttpResponse:
         ds = get_object_or_404(self.get_queryset(), pk=pk)
-        name = ds.name
-        datasource_delete(datasource=ds, actor=request.user)
-        messages.success(request, f"“{name}” deleted, with its stored secrets and tokens.")
-        return HttpResponseRedirect(reverse("datasource-list", args=[tenant]))
+        if datasource_draft_discard(datasource=ds, actor=request.user):
+            messages.success(request, f"Setup cancelled: the draft “{ds.name}” was deleted.")
+            return HttpResponseRedirect(reverse("datasource-list", args=[tenant]))
+        messages.error(
+            request,
+            f"“{ds.name}” was kept: it is configured or in use now. Delete it from here if you "
+            "no longer need it.",
+        )
+        return HttpResponseRedirect(_detail_url(ds))
 
 
 class DataSourcePurgeView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):

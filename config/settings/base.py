@@ -71,6 +71,17 @@ AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0) or None
 AXES_VERBOSE = False
 
 ROOT_URLCONF = "config.urls"
+
+
+def _item_url(item: object) -> str:
+    from django.urls import reverse
+
+    return reverse("item-edit", args=[item.tenant.slug, item.key])  # type: ignore[attr-defined]
+
+
+# Pages of rows that a lower app lists without importing their app (a data source's delete page
+# names the connected items that go with it, linked: apps.datasources.selectors).
+ABSOLUTE_URL_OVERRIDES = {"items.connecteditem": _item_url}
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [

@@ -131,7 +131,11 @@ def test_test_connection_refuses_stored_secrets_for_a_new_host(owner, acme, upst
     response = owner.post(f"/t/acme/datasources/{ds.pk}/test/", data)
 
     assert response.status_code == 400
-    assert "send them again" in str(response.json()["errors"])
+    # On the secret to type again, in words (not on the base URL, not by its key).
+    errors = response.json()["errors"]
+    assert list(errors) == ["basic__password"]
+    assert errors["basic__password"][0].startswith("Type the password again: ")
+    assert response.json()["fields"][0]["label"] == "Password"
     assert canary.connections == []
 
 
