@@ -286,10 +286,19 @@ def test_the_menu_button_opens_the_navigation_on_a_phone(live_server, page, acme
     expect(page.get_by_role("navigation", name="Tenant navigation")).to_be_hidden()
     expect(page.get_by_role("button", name="Menu")).to_have_attribute("aria-expanded", "false")
 
-    # On a wide screen the sidebar is there and the Menu button is not.
+    # On a wide screen the sidebar is there and the Menu button is not; the sidebar's own
+    # toggle says whether it is open.
     page.set_viewport_size(DESKTOP)
     expect(page.get_by_role("navigation", name="Tenant navigation")).to_be_visible()
     expect(page.get_by_role("button", name="Menu")).to_be_hidden()
+    toggle = page.get_by_role("button", name="Toggle navigation")
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    expect(toggle).to_have_attribute("aria-controls", "nav-sidebar")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    expect(page.get_by_role("navigation", name="Tenant navigation")).to_be_hidden()
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
 
 
 def test_the_empty_dashboard_says_what_to_do_next(live_server, page, acme):
