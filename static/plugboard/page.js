@@ -22,6 +22,7 @@
       });
     }
 
+    button.hidden = false;  // shown only where it works: this script runs
     button.addEventListener("click", function () { open(!isOpen()); });
     // The navigation opens below the header and the breadcrumbs: Tab goes from the button
     // straight into it, and Shift+Tab from its first field back to the button.
@@ -63,7 +64,8 @@
   /* Tables: a table with column headings whose width overflows its box gets, on a phone, the
      class pb-reflow (plugboard.css lays it out as cards, its cells get data-label), and on a
      wider screen the class pb-scroll (it scrolls sideways in its own box, the page does not).
-     Tables that label their own cells, or have the class pb-no-reflow, are left alone. */
+     Tables that label their own cells, sit in a box that scrolls, or have the class
+     pb-no-reflow are left alone. */
   function columnNames(table) {
     var head = table.tHead;
     if (!head || !head.rows.length) return null;
@@ -99,6 +101,8 @@
   function candidates(root) {
     return Array.prototype.filter.call(root.querySelectorAll("table"), function (table) {
       if (table.classList.contains("pb-no-reflow")) return false;
+      var overflow = window.getComputedStyle(table.parentElement).overflowX;
+      if (overflow === "auto" || overflow === "scroll") return false;  // it scrolls in its box
       if (!table.hasAttribute("data-pb-cards") && table.querySelector("td[data-label], th[data-label]")) {
         return false;  // labelled by its own template, laid out by its own rules
       }
