@@ -91,31 +91,39 @@ class DataSourceViewSet(TenantScopedViewSet):
     def _out(self, datasource: DataSource) -> dict[str, Any]:
         return datasource_representation(datasource, self.request)
 
-    @extend_schema(parameters=[OpenApiParameter("q", str, description="Search name, slug, URL")])
+    @extend_schema(
+        summary="List data sources",
+        parameters=[OpenApiParameter("q", str, description="Search name, slug, URL")],
+    )
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response([self._out(ds) for ds in page])
 
+    @extend_schema(summary="Read a data source")
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
         return Response(self._out(self.get_object()))
 
+    @extend_schema(summary="Create a data source")
     def create(self, request: Request) -> Response:
         changes = datasource_input(request.data)
         datasource = datasource_create(tenant=request.tenant, actor=request.user, **changes)
         return Response(self._out(datasource), status=status.HTTP_201_CREATED)
 
+    @extend_schema(summary="Change a data source")
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         datasource = self.get_object()
         changes = datasource_input(request.data, auth_mode=datasource.auth_mode, partial=True)
         datasource = datasource_update(datasource=datasource, actor=request.user, **changes)
         return Response(self._out(datasource))
 
-    @extend_schema(responses={204: None})
+    @extend_schema(summary="Delete a data source", responses={204: None})
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         datasource_delete(datasource=self.get_object(), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, responses={200: ConnectionTestSerializer})
+    @extend_schema(
+        summary="Test the connection", request=None, responses={200: ConnectionTestSerializer}
+    )
     @action(detail=True, methods=["post"])
     def test(self, request: Request, pk: str | None = None) -> Response:
         """Call the ping path (else the health check path, else the base URL) and report each
@@ -128,7 +136,11 @@ class DataSourceViewSet(TenantScopedViewSet):
         )  # fmt: skip
         return Response(result)
 
-    @extend_schema(request=None, responses={200: PurgeSerializer})
+    @extend_schema(
+        summary="Purge the cached options of a data source",
+        request=None,
+        responses={200: PurgeSerializer},
+    )
     @action(detail=True, methods=["post"], url_path="purge-cache")
     def purge_cache(self, request: Request, pk: str | None = None) -> Response:
         """Drop every cached options answer of this data source."""

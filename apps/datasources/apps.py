@@ -16,5 +16,6 @@ class DatasourcesConfig(AppConfig):
                 "datasource-list",
                 lambda tenant: DataSource.objects.filter(tenant=tenant).count(),
                 "Create a data source to connect your first REST API.",
+                action=("Create a data source", "datasource-new"),
             )
         )

@@ -5,7 +5,12 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
@@ -42,6 +47,10 @@ ITEM_EXAMPLE = OpenApiExample(
 )
 
 
+@extend_schema_view(
+    list=extend_schema(summary="List connected items"),
+    retrieve=extend_schema(summary="Read a connected item"),
+)
 class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     """Connected items of the tenant, addressed by key."""
 
@@ -57,17 +66,19 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
             queryset = queryset.filter(Q(key__icontains=q) | Q(name__icontains=q))
         return queryset.order_by("key")
 
-    @extend_schema(examples=[ITEM_EXAMPLE], responses={201: ItemSerializer})
+    @extend_schema(
+        summary="Create a connected item", examples=[ITEM_EXAMPLE], responses={201: ItemSerializer}
+    )
     def create(self, request: Request) -> Response:
         item = item_create(tenant=request.tenant, data=json_object(request.data))
         return Response(ItemSerializer(item).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(examples=[ITEM_EXAMPLE])
+    @extend_schema(summary="Change a connected item", examples=[ITEM_EXAMPLE])
     def partial_update(self, request: Request, key: str | None = None) -> Response:
         item = item_update(item=self.get_object(), data=json_object(request.data))
         return Response(ItemSerializer(item).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(summary="Delete a connected item", responses={204: None})
     def destroy(self, request: Request, key: str | None = None) -> Response:
         item_delete(item=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -100,6 +111,7 @@ class OptionsView(TenantScopedAPIView):
     renderer_classes = [JSONRenderer]
 
     @extend_schema(
+        summary="Options of a connected item (what the widget shows)",
         parameters=[
             OpenApiParameter("q", str, description="Case-insensitive substring of the label"),
             OpenApiParameter("filter", str, description="RSQL over each list element"),

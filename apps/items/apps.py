@@ -40,5 +40,6 @@ class ItemsConfig(AppConfig):
                 "item-list",
                 lambda tenant: ConnectedItem.objects.filter(tenant=tenant).count(),
                 "Create an item to turn an API's answers into form options.",
+                action=("Create a connected item", "item-new"),
             )
         )

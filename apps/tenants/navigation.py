@@ -41,22 +41,35 @@ def tenant_nav(request: HttpRequest, slug: str) -> list[dict]:
 
 @dataclass(frozen=True)
 class DashboardCard:
+    """A line of the dashboard: what there is, how many, and while there is none, what to do
+    next (``empty_hint``) and the button that does it (``action``: its label and URL name)."""
+
     label: str
     url_name: str
     count: Callable[[Any], int]  # tenant -> count
     empty_hint: str = ""
+    action: tuple[str, str] | None = None  # ("Create a data source", "datasource-new")
 
 
 DASHBOARD_CARDS: list[DashboardCard] = []
 
 
 def dashboard_cards(tenant: Any) -> list[dict]:
-    return [
-        {
-            "label": card.label,
-            "url": reverse(card.url_name, kwargs={"tenant": tenant.slug}),
-            "count": card.count(tenant),
-            "empty_hint": card.empty_hint,
-        }
-        for card in DASHBOARD_CARDS
-    ]
+    cards = []
+    for card in DASHBOARD_CARDS:
+        action_label, action_url_name = card.action or ("", "")
+        cards.append(
+            {
+                "label": card.label,
+                "url": reverse(card.url_name, kwargs={"tenant": tenant.slug}),
+                "count": card.count(tenant),
+                "empty_hint": card.empty_hint,
+                "action_label": action_label,
+                "action_url": (
+                    reverse(action_url_name, kwargs={"tenant": tenant.slug})
+                    if action_url_name
+                    else ""
+                ),
+            }
+        )
+    return cards

@@ -194,10 +194,39 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Plugboard API",
+    # What this API has, as Swagger UI shows it: each tag below is a group of operations.
     "DESCRIPTION": (
-        "Connect a REST API once, then use it everywhere: connected fields, a proxy, "
-        "events and bulk jobs. Authenticate with `Authorization: Bearer <api key>`."
+        "Connect a REST API once as a data source, then use it everywhere: connected items "
+        "(the options of a form field, for the widget), the proxy, events and bulk jobs.\n\n"
+        "**Authentication.** `Authorization: Bearer <api key>`: an admin key reaches every "
+        "operation here; a widget key only an item's options, from its allowed origins. A "
+        "signed-in browser session works too (with its CSRF token; the tenant comes from the "
+        "`X-Plugboard-Tenant` header, else the tenant last opened): viewers read, owners and "
+        "admins write.\n\n"
+        '**Errors** answer `{"error": {"code", "message", "details"}}`; another '
+        "tenant's objects are 404s.\n\n"
+        "Not listed: the inbound webhook URL of each data source (`POST /api/v1/inbound/{token}`, "
+        "shown on its page), which needs no API key."
     ),
+    "TAGS": [
+        {"name": "api-keys", "description": "Keys of your tenant: created (shown once), revoked."},
+        {"name": "bulk", "description": "A bulk job: its status, cancel, its errors and result."},
+        {
+            "name": "datasources",
+            "description": "Data sources: connection settings, secrets (write-only), the "
+            "connection test, the cache; a data source's events, bulk jobs and proxy statistics.",
+        },
+        {"name": "events", "description": "One event, and delivering it again."},
+        {
+            "name": "items",
+            "description": "Connected items and their options (what the widget shows).",
+        },
+        {
+            "name": "proxy",
+            "description": "Call a data source's API through Plugboard, which adds its base "
+            "URL, headers and credentials.",
+        },
+    ],
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
