@@ -39,6 +39,10 @@ def value(scraped: dict, name: str, **labels) -> float:
     return scraped.get((name, frozenset(labels.items())), 0.0)
 
 
+def moved(before: dict, after: dict, name: str, **labels) -> float:
+    return value(after, name, **labels) - value(before, name, **labels)
+
+
 def test_metrics_is_a_404_while_no_token_is_configured(client, settings):
     settings.METRICS_TOKEN = ""
 
@@ -67,9 +71,8 @@ def test_requests_are_counted_by_route_name_not_by_path(db, client, scrape):
     after = scrape()
 
     def delta(route, method, status):
-        labels = {"route": route, "method": method, "status": status}
-        name = "plugboard_http_requests_total"
-        return value(after, name, **labels) - value(before, name, **labels)
+        return moved(before, after, "plugboard_http_requests_total",
+                     route=route, method=method, status=status)  # fmt: skip
 
     assert delta("healthz", "GET", "200") == 1
     assert delta("unmatched", "GET", "404") == 1
@@ -100,16 +103,11 @@ def test_options_hits_misses_and_upstream_calls_are_counted(client, acme, upstre
         "miss", "hit", 200,
     )  # fmt: skip
     for outcome in ("miss", "hit"):
-        name = "plugboard_options_cache_total"
-        assert value(after, name, outcome=outcome) - value(before, name, outcome=outcome) == 1
+        assert moved(before, after, "plugboard_options_cache_total", outcome=outcome) == 1
     # The miss and the proxied call; the hit made none.
-    assert value(after, "plugboard_upstream_calls_total", **calls) - value(
-        before, "plugboard_upstream_calls_total", **calls
-    ) == 2
+    assert moved(before, after, "plugboard_upstream_calls_total", **calls) == 2
     routes = {"route": "item-options", "method": "GET", "status": "200"}
-    assert value(after, "plugboard_http_requests_total", **routes) - value(
-        before, "plugboard_http_requests_total", **routes
-    ) == 2
+    assert moved(before, after, "plugboard_http_requests_total", **routes) == 2
     assert not any(upstream.url() in str(key) or "_test/data" in str(key) for key in after)
 
 
