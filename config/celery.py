@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from celery import Celery
+from celery.signals import setup_logging
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -25,3 +26,15 @@ def _prepare_filesystem_broker() -> None:
 @app.on_after_configure.connect
 def _on_after_configure(sender: Celery, **kwargs: object) -> None:
     _prepare_filesystem_broker()
+
+
+@setup_logging.connect
+def _django_logging(**kwargs: object) -> None:
+    """Workers and beat log as the web does (Django's LOGGING: plain or JSON lines, with the
+    request id), rather than in Celery's own format; connecting this stops Celery from
+    configuring logging itself."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from apps.core.views import healthz
+from apps.core.views import healthz, metrics
 from apps.datasources.views import oauth_callback
 from apps.tenants.views import tenant_picker
 
@@ -22,6 +22,7 @@ urlpatterns = [
     path("api/v1/", include("config.api_urls")),
     path("", tenant_picker, name="tenant-picker"),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

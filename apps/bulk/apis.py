@@ -30,6 +30,7 @@ from apps.bulk.services import FileTooLarge, bulk_cancel, bulk_query_create, bul
 from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError, NotFound
 from apps.core.pagination import PAGE_PARAMETERS, PageNumberPagination, paginated
+from apps.core.schema import error_responses
 from apps.datasources.models import DataSource
 from apps.tenants.api_scoping import TenantScopedAPIView
 
@@ -127,7 +128,7 @@ class DataSourceBulkView(TenantScopedAPIView):
             OpenApiParameter("method", str, enum=list(UPLOAD_METHODS), default="POST"),
         ],
         request={"multipart/form-data": UploadRequestSerializer},
-        responses={201: JobStatusSerializer},
+        responses={201: JobStatusSerializer, **error_responses(411, 413)},
     )
     def post(self, request: Request, pk: str) -> Response:
         datasource = _datasource(request, pk)
@@ -197,7 +198,7 @@ class BulkCancelView(TenantScopedAPIView):
         description="Rows not yet sent are never sent; those in flight end and are recorded. "
         "409 `job_finished` when the job has ended.",
         request=None,
-        responses={200: JobStatusSerializer},
+        responses={200: JobStatusSerializer, **error_responses(409)},
     )
     def post(self, request: Request, pk: str) -> Response:
         return Response(job_status(bulk_cancel(job=_job(request, pk), actor=request.user)))
@@ -215,7 +216,7 @@ class BulkResultView(CsvDownload):
         summary="A query job's result as CSV",
         description="Streamed once the job is COMPLETE (409 `result_not_ready` before); results "
         "are kept 7 days (410 `result_expired` after).",
-        responses={(200, "text/csv"): str},
+        responses={(200, "text/csv"): str, **error_responses(409, 410)},
     )
     def get(self, request: Request, pk: str) -> StreamingHttpResponse:
         return result_download(_job(request, pk))

@@ -23,6 +23,7 @@ from apps.bulk.upload import (
     answer_message,
     rate_limit_wait,
 )
+from apps.core import metrics
 from apps.datasources.connections import TokenStateStore, connection_of
 from apps.items.rendering import text_of
 from apps.outbound.client import OutboundResponse
@@ -290,6 +291,7 @@ class Result:
             if text:
                 delete_file(parts[-1])
             raise Stop()
+        metrics.BULK_ROWS.labels("query", "written").inc(self.buffered)
         self.parts, self.written, self.buffered = parts, self.count(), 0
 
 

@@ -24,6 +24,7 @@ from django.db.models import F
 from apps.bulk.files import check_header, csv_rows, open_file
 from apps.bulk.models import BulkJob, JobStatus, RowFailure
 from apps.bulk.runner import JobFailure, Lease, Stop, clean_text
+from apps.core import metrics
 from apps.datasources.connections import TokenStateStore, connection_of
 from apps.items.rendering import PLACEHOLDER, InvalidDependency, render_path
 from apps.outbound.client import OPTIONS_MAX_BYTES, OutboundResponse, parse_retry_after
@@ -263,6 +264,7 @@ class Progress:
                 )  # fmt: skip
         if not written:
             raise Stop()  # another runner holds the job now
+        metrics.BULK_ROWS.labels("upload", "succeeded" if answer.ok else "failed").inc()
 
 
 def run_upload(job: BulkJob, lease: Lease) -> bool:

@@ -7,7 +7,10 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self) -> None:
-        from apps.core import checks  # noqa: F401 - registers the system checks
+        from apps.core import (
+            checks,  # noqa: F401 - registers the system checks
+            task_context,  # noqa: F401 - connects the Celery signals
+        )
         from apps.core.stamps import connect_stamped_models
 
         connect_stamped_models()

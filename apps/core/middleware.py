@@ -1,13 +1,61 @@
-"""Pages answer an application error with its sentence, as the API does with its body."""
+"""Middleware of the core: every request's id and figures; pages answer an application error
+with its sentence, as the API does with its body."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from typing import Any
 
+from django.conf import settings
+from django.core.signals import request_finished
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from apps.core import metrics, request_id
 from apps.core.errors import ApplicationError
+
+
+class RequestObservationMiddleware:
+    """The request's id (the client's ``X-Request-ID`` when sane, else a new one), current
+    while it is served and returned in the response's ``X-Request-ID``; and its count and time
+    by route, the URL pattern's name (never the raw path: that would make a series per URL).
+
+    The id stays current until the request is finished (the response closed, after a streamed
+    body and Django's own "Not Found" lines), not merely until this middleware returns."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.static_prefix = "/" + (settings.STATIC_URL or "static/").lstrip("/")
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        rid = request_id.sane(request.META.get(request_id.META_KEY)) or request_id.generate()
+        request_id.activate(rid)
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = self.get_response(request)
+            status = response.status_code
+            response[request_id.HEADER] = rid
+            return response
+        finally:
+            metrics.request_answered(
+                self._route(request), request.method or "", status, time.perf_counter() - started
+            )
+
+    def _route(self, request: HttpRequest) -> str:
+        match = getattr(request, "resolver_match", None)
+        if match is not None:
+            return match.view_name or "unnamed"
+        if request.path.startswith(self.static_prefix):
+            return "static"
+        return "unmatched"  # a 404, or answered before routing (a CORS preflight)
+
+
+@receiver(request_finished)
+def _request_finished(**kwargs: Any) -> None:
+    request_id.activate(None)
 
 
 class ApplicationErrorPageMiddleware:

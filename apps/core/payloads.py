@@ -7,6 +7,7 @@ from collections.abc import Collection
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.http import QueryDict
 
 from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError
@@ -37,7 +38,11 @@ class InvalidBody(ApplicationError):
 
 
 def json_object(data: Any) -> dict[str, Any]:
-    """A request body that must be a JSON object."""
+    """A request body that must be a JSON object. A form-encoded or multipart body (which the
+    API parses too) counts as an object of strings, each field's last value, as Django's forms
+    read it: ``dict()`` of it would give lists, which no field expects."""
+    if isinstance(data, QueryDict):
+        return data.dict()
     if not isinstance(data, dict):
         raise InvalidBody()
     return dict(data)

@@ -3,13 +3,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Q, QuerySet
-from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.schema import AutoSchema
 from apps.datasources.connection_test import connection_test
 from apps.datasources.inputs import DataSourceSerializer, datasource_input
 from apps.datasources.models import DataSource

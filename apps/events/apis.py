@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from apps.core.errors import NotFound
 from apps.core.pagination import PAGE_PARAMETERS, PageNumberPagination, paginated
+from apps.core.schema import error_responses
 from apps.datasources.models import DataSource
 from apps.events.delivery import redeliver
 from apps.events.models import EventStatus, Source
@@ -87,7 +88,7 @@ class PollNowView(TenantScopedAPIView):
     error codes."""
 
     @extend_schema(summary="Poll the data source now", request=None,
-                   responses={200: PollAnswerSerializer})  # fmt: skip
+                   responses={200: PollAnswerSerializer, **error_responses(409, 502, 504)})  # fmt: skip
     def post(self, request: Request, pk: str) -> Response:
         return Response({"recorded": poll_now(_datasource(request, pk))})
 
@@ -108,7 +109,7 @@ class RedeliverView(TenantScopedAPIView):
     409 ``delivery_pending`` when it is already waiting, ``delivery_off`` without delivery."""
 
     @extend_schema(summary="Deliver an event again", request=None,
-                   responses={202: EventSerializer})  # fmt: skip
+                   responses={202: EventSerializer, **error_responses(409)})  # fmt: skip
     def post(self, request: Request, pk: str) -> Response:
         event = event_get(tenant=request.tenant, event_id=pk)
         if event is None:

@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
+from apps.core import metrics
 from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError
 from apps.datasources.event_settings import events_of
@@ -191,6 +192,9 @@ def deliver(event_id: Any) -> Outcome | None:
         outcome = Outcome(ok=False, error=f"Unexpected error ({type(exc).__name__}).", retry=True)
     delay = next_delay(outcome, event.retries_used)
     _record(event, outcome, at, delay)
+    metrics.EVENT_DELIVERIES.labels(
+        "delivered" if outcome.ok else "retry" if delay is not None else "failed"
+    ).inc()
     if (
         delay is not None
         and delay <= COUNTDOWN_LIMIT

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from apps.core.errors import ApplicationError
 from apps.core.memo import Remembered, Unconfirmed
 from apps.core.payloads import json_object
+from apps.core.schema import error_responses
 from apps.items.cors import allow
 from apps.items.models import ConnectedItem
 from apps.items.options import options_serve
@@ -120,7 +121,7 @@ class OptionsView(TenantScopedAPIView):
                 "<dependency>", str, description="A value for each {placeholder} of the item"
             ),
         ],
-        responses={200: OptionsSerializer},
+        responses={200: OptionsSerializer, **error_responses(409, 502, 504)},
     )
     def get(self, request: Request, key: str) -> HttpResponse:
         key_id = request.auth.pk if isinstance(request.auth, ApiKey) else None

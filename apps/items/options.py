@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from apps.core import stamps
+from apps.core import metrics, stamps
 from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError, NotFound
 from apps.core.memo import Remembered, Unconfirmed
@@ -167,6 +167,7 @@ def _from_memory(
 
 
 def _refined(cache: str, stored: CachedAnswer, params: Mapping[str, Any]) -> OptionsAnswer:
+    metrics.options_answered(cache)
     options = refine(
         stored, q=params.get("q", ""), filter_expr=params.get("filter", ""),
         limit=params.get("limit"),

@@ -53,6 +53,10 @@ def _apply(item: ConnectedItem, data: dict[str, Any]) -> None:
             except ValidationError as exc:
                 errors.update(exc.error_dict)
             continue
+        if value is not None and not isinstance(value, str):
+            # Every other field is text (a JSON number or list would reach str methods).
+            errors[name] = [ValidationError("Must be a string.", code=ErrorCode.INVALID)]
+            continue
         if name == "body":
             item.body = value or None
             continue

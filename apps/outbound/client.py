@@ -26,6 +26,7 @@ from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 from urllib3.exceptions import SSLError as Urllib3SSLError
 
+from apps.core import metrics
 from apps.outbound import policy
 from apps.outbound.errors import (
     DestinationBlocked,
@@ -351,6 +352,7 @@ class _Call:
     ) -> None:
         self.request = request
         self.owner = owner
+        self.pool = pool  # also what the call is counted under (see metrics.upstream_labels)
         self.deadline = Deadline(min(max(float(timeout), 0.1), MAX_TIMEOUT))
         self.started = time.perf_counter()
         self.credentials = credentials or Credentials()
@@ -454,6 +456,7 @@ class _Call:
 
     def log_answer(self, target: policy.Target, status: int) -> float:
         elapsed = (time.perf_counter() - self.started) * 1000
+        metrics.upstream_called(self.pool, metrics.status_class(status), elapsed / 1000)
         if not logger.isEnabledFor(logging.INFO):
             return elapsed  # masking the URL costs more than the call's own bookkeeping
         logger.info(
@@ -466,6 +469,7 @@ class _Call:
         return elapsed
 
     def log_failure(self, exc: OutboundError) -> None:
+        metrics.upstream_called(self.pool, exc.code, time.perf_counter() - self.started)
         logger.info(
             "%s %s failed: %s (%s)",
             self.request.method,

@@ -23,6 +23,7 @@ from typing import Protocol
 
 from django.utils import timezone
 
+from apps.core import metrics
 from apps.outbound.auth import get_mode
 from apps.outbound.auth.base import StoredToken, TokenResult
 from apps.outbound.connection import Connection
@@ -191,11 +192,13 @@ def _refresh_exclusively(
             if not expiring(stored, ahead):
                 return stored.access_token, None
         elif not expiring(stored, refresh_margin(stored)) and stored.access_token != stale:
+            metrics.TOKEN_REFRESHES.labels("reused").inc()
             return stored.access_token, None  # another caller refreshed it meanwhile
     mode = get_mode(current.auth_mode)
     if not mode.can_refresh(current, stored):
         message = "The upstream refused the token and no way to refresh it is configured."
         store.report_problem(message)
+        metrics.TOKEN_REFRESHES.labels("failed").inc()
         return None, TokenRefreshFailed(message)
     attempted_at = timezone.now()
     try:
@@ -204,8 +207,10 @@ def _refresh_exclusively(
         message = f"Token refresh failed: {exc.message}"
         logger.warning("token refresh for %s failed: %s", connection.id, exc.code)
         store.refresh_failed(message, at=attempted_at)
+        metrics.TOKEN_REFRESHES.labels("failed").inc()
         details = exc.details if isinstance(exc, TokenRefreshFailed) else {"cause": exc.code}
         return None, TokenRefreshFailed(message, details=details)
     store.save(result, obtained_at=attempted_at)
+    metrics.TOKEN_REFRESHES.labels("refreshed").inc()
     logger.info("token refreshed for %s", connection.id)
     return result.access_token, None

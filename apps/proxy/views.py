@@ -6,7 +6,7 @@ import io
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -137,7 +137,9 @@ def _proxy_schema(method: str) -> Any:
             "body and the client's headers (never Authorization, Cookie, Proxy-*, "
             "X-Plugboard-*, Forwarded, X-Forwarded-* or hop-by-hop ones), adding the data "
             "source's headers and credentials. Answers the upstream's status, body and the "
-            "headers a client needs. Example: " + path
+            "headers a client needs; its own failures (an invalid path, a body over 20 MB, an "
+            "upstream that cannot be reached or does not answer in time) are Plugboard's error "
+            "body. Example: " + path
         ),
         parameters=[
             OpenApiParameter(
@@ -152,7 +154,12 @@ def _proxy_schema(method: str) -> Any:
         ],
         request=None if body is None else {"application/json": dict},
         examples=[OpenApiExample(summary, value=body, request_only=True)] if body else [],
-        responses={(200, "*/*"): bytes},
+        # Any status: the upstream's own (its body and content type), or Plugboard's error.
+        responses={
+            ("default", "*/*"): OpenApiResponse(
+                bytes, description="The upstream's answer, or Plugboard's error body."
+            )
+        },
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import certifi
 
 from config.env import BASE_DIR, env
+from config.log import logging_config
 from config.schedule import BEAT_SCHEDULE
 
 # --- Core -----------------------------------------------------------------------------------
@@ -40,6 +41,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id is set before anything logs, and every answer is counted.
+    "apps.core.middleware.RequestObservationMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.items.cors.OptionsPreflightMiddleware",
@@ -183,7 +186,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.schema.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
@@ -344,23 +347,15 @@ if BULK_QUEUE:
                           "apps.bulk.tasks.*": {"queue": BULK_QUEUE}}  # fmt: skip
 CELERY_BEAT_SCHEDULE["resume-bulk-jobs"]["schedule"] = timedelta(seconds=BULK_SWEEP_SECONDS)
 
-# --- Logging --------------------------------------------------------------------------------
+# --- Logging and metrics --------------------------------------------------------------------
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django.db.backends": {"level": "WARNING"},
-        # urllib3's debug lines carry request paths and queries, where credentials may ride;
-        # the outbound client logs every call itself, with secrets masked.
-        "urllib3": {"level": "INFO"},
-    },
-}
+# plain (local, tests) or json (production's default): one JSON object per line.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+LOGGING = logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT)
+
+# /metrics answers only "Authorization: Bearer <METRICS_TOKEN>"; unset, it is a 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# A folder where every process of a machine keeps its counts, so that /metrics adds them up
+# (prometheus-client's multiprocess mode, which reads the variable itself); see README.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")

@@ -4,8 +4,15 @@ without real values."""
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env
+from config.log import logging_config
 from config.settings.base import *  # noqa: F403
-from config.settings.base import FIELD_ENCRYPTION_KEYS, REDIS_URL, SECRET_KEY, STORAGES
+from config.settings.base import (
+    FIELD_ENCRYPTION_KEYS,
+    LOG_LEVEL,
+    REDIS_URL,
+    SECRET_KEY,
+    STORAGES,
+)
 
 DEBUG = False
 
@@ -34,7 +41,8 @@ if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("dj
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Probes and scrapes reach the processes directly, inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
@@ -45,3 +53,7 @@ STORAGES = {
     **STORAGES,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# One JSON object per line (time, level, logger, message, request_id), for a log collector.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+LOGGING = logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT)

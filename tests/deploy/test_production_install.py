@@ -63,6 +63,7 @@ for name in app.conf.beat_schedule:
     entry.last_run_at = entry.default_now() - timedelta(hours=1)
 scheduler.close()
 """
+METRICS_TOKEN = secrets.token_urlsafe(32)
 SEND_HEARTBEAT = "from apps.core.tasks import worker_heartbeat; worker_heartbeat.delay({name!r})"
 
 
@@ -188,10 +189,13 @@ class Deployment:
         for service in self.services.values():
             service.stop(timeout=20)
 
-    def get(self, path: str) -> tuple[int, bytes, dict[str, str]]:
+    def get(
+        self, path: str, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes, dict[str, str]]:
         """(status, body, headers) as the TLS-terminating proxy would ask; status 0 if no answer."""
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{path}", headers={"X-Forwarded-Proto": "https"}
+            f"http://127.0.0.1:{self.port}{path}",
+            headers={"X-Forwarded-Proto": "https", **(headers or {})},
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
@@ -231,6 +235,8 @@ def production_env(venv: Path, database: str, folder: Path) -> dict[str, str]:
         FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         ALLOWED_HOSTS="127.0.0.1",
         STATIC_ROOT=str(folder / "static"),
+        METRICS_TOKEN=METRICS_TOKEN,
+        PROMETHEUS_MULTIPROC_DIR=str(folder / "metrics"),
     )
     return env
 
@@ -335,3 +341,47 @@ def test_collected_static_files_are_served_by_gunicorn(deployment):
     assert status == 200, f"/static/{hashed} answered {status}{deployment.report()}"
     assert body == (deployment.static_root / hashed).read_bytes()
     assert "immutable" in headers.get("Cache-Control", "")
+
+
+def _healthz_count(deployment) -> float:
+    status, body, _ = deployment.get("/metrics", {"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert status == 200, f"/metrics answered {status}{deployment.report()}"
+    line = next(
+        (line for line in body.decode().splitlines()
+         if line.startswith("plugboard_http_requests_total{") and 'route="healthz"' in line
+         and 'status="200"' in line),
+        None,
+    )  # fmt: skip
+    return float(line.rsplit(" ", 1)[1]) if line else 0.0
+
+
+def test_metrics_add_up_every_process_and_stay_private(deployment):
+    assert deployment.get("/metrics")[0] == 404
+    assert deployment.get("/metrics", {"Authorization": "Bearer wrong"})[0] == 404
+    before = _healthz_count(deployment)
+
+    for _ in range(20):
+        assert deployment.get("/healthz")[0] == 200
+
+    # Whichever gunicorn worker answers a scrape, it adds up what every process counted.
+    assert [_healthz_count(deployment) - before for _ in range(4)] == [20.0] * 4
+    # Each gunicorn worker keeps its counts in files of its own there.
+    master = deployment.services["gunicorn"].proc.pid
+    workers = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    files = {path.name for path in (deployment.folder / "metrics").iterdir()}
+    assert len(workers) == 2 and {f"counter_{pid}.db" for pid in workers} <= files, files
+
+
+def test_production_logs_are_json_lines_with_request_ids(deployment):
+    status, _, headers = deployment.get("/no-such-page/", {"X-Request-ID": "deploy-probe-1"})
+
+    assert status == 404 and headers.get("X-Request-ID") == "deploy-probe-1"
+    gunicorn = deployment.services["gunicorn"]
+    assert gunicorn.wait_for_output('"request_id": "deploy-probe-1"', 10), deployment.report()
+    line = next(line for line in gunicorn.output().splitlines() if "deploy-probe-1" in line)
+    record = json.loads(line)
+    assert {"time", "level", "logger", "message", "request_id"} <= set(record)
+    assert record["message"] == "Not Found: /no-such-page/"
+    worker_lines = [line for line in deployment.services["worker"].output().splitlines()
+                    if line.startswith("{")]  # fmt: skip
+    assert worker_lines and all("request_id" in json.loads(line) for line in worker_lines)
