@@ -505,8 +505,8 @@ def check_every_kind(base: str, seeded: dict, body: bytes, events: Events,
     answer = client.get(f"{base}/api/v1/proxy/{seeded['slug']}/_test/data/projects", timeout=30)
     assert answer.status_code == 200, answer.text
     sent = time.monotonic()
-    answer = requests.post(f"{base}/api/v1/inbound/{seeded['events']['token']}", data=body,
-                           headers={"Content-Type": "application/json"}, timeout=30)  # fmt: skip
+    answer = client.post(f"{base}/api/v1/inbound/{seeded['events']['token']}", data=body,
+                         headers={"Content-Type": "application/json"}, timeout=30)  # fmt: skip
     assert answer.status_code == 202, answer.text
     while events.counts()["delivered"] < 1:
         if time.monotonic() - sent > READY_SECONDS or worker.poll() is not None:
