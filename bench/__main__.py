@@ -2,7 +2,7 @@
 
 import sys
 
-from bench import bulk, events, options, outbound, proxy
+from bench import bulk, events, options, outbound, proxy, soak
 
 
 def main() -> int:
@@ -15,6 +15,8 @@ def main() -> int:
     events.main()
     print()
     bulk.main()
+    print()
+    soak.main()
     return 0
 
 

@@ -47,12 +47,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def reset_database() -> None:
+def reset_database(name: str = DB_NAME, *, create: bool = True) -> None:
+    """Drop the bench database ``name`` and (unless not ``create``) create it empty."""
     import psycopg
 
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        if create:
+            conn.execute(f"CREATE DATABASE {name}")
 
 
 def bench_env(upstream: UpstreamForBench) -> dict[str, str]:

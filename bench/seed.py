@@ -1,5 +1,5 @@
 """Create the bench tenant, key, data source and items (or, with ``--events``, what the events
-bench needs); print what the bench needs as JSON."""
+bench needs; with ``--soak``, what the soak needs); print what the bench needs as JSON."""
 
 import json
 import os
@@ -70,10 +70,66 @@ def seed_events(upstream: str) -> dict:
     return made
 
 
+# The soak measures the product, not its limiter: its tenant has no rate limits on what the
+# soak sends (0: none); the concurrency cap and the cache's byte budget keep their defaults.
+SOAK_LIMITS = {
+    "options": {"key": 0, "tenant": 0},
+    "proxy": {"key": 0, "tenant": 0},
+    "inbound": {"source": 0, "tenant": 0},
+}
+
+
+def seed_soak(upstream: str) -> dict:
+    """The soak's tenant (no rate limits on options, proxy and inbound), its admin key, a data
+    source for options and the proxy with the items the soak asks options of, and a second
+    data source whose inbound URL records events and delivers them to the upstream's webhook
+    receiver ``/_test/hooks/soak`` (a second one: an inbound event purges its data source's
+    cached options, which would turn the soak's hits into misses)."""
+    from apps.datasources.event_settings import new_signature_key
+    from apps.datasources.inputs import datasource_input
+    from apps.datasources.services import datasource_create
+    from apps.items.services import item_create
+    from apps.tenants.models import Tenant
+    from apps.tenants.services import api_key_create, tenant_create, tenant_save
+
+    tenant = tenant_create(slug="soak", name="Soak")
+    tenant.limits = SOAK_LIMITS
+    tenant_save(tenant=tenant)
+    _, key = api_key_create(tenant=tenant, scope="admin", name="soak")
+    source = datasource_create(
+        tenant=tenant,
+        actor=None,
+        **datasource_input({"name": "Upstream", "base_url": upstream, "timeout_seconds": 10}),
+    )
+    for key_name, path, value in (
+        ("projects", "/_test/data/projects", "{key}"),
+        ("many", "/_test/data/many?n=20", "{id}"),
+        ("varying", "/_test/data/projects?v={v}", "{key}"),
+    ):
+        item_create(tenant=tenant, data={
+            "key": key_name, "name": key_name, "datasource": str(source.pk), "path": path,
+            "value": value, "label": "{name}",
+        })  # fmt: skip
+    events = datasource_create(
+        tenant=tenant,
+        actor=None,
+        **datasource_input({
+            "name": "Events", "base_url": upstream,
+            "events": {"enabled": True, "callback_url": f"{upstream}/_test/hooks/soak",
+                       "signature_key": new_signature_key()},
+        }),
+    )  # fmt: skip
+    assert Tenant.objects.get(pk=tenant.pk).limits == SOAK_LIMITS
+    return {"key": key, "slug": source.slug, "events": {"id": str(events.pk),
+            "token": events.inbound_token}}  # fmt: skip
+
+
 if __name__ == "__main__":
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     django.setup()
     if sys.argv[1] == "--events":
         print(json.dumps(seed_events(sys.argv[2])))
+    elif sys.argv[1] == "--soak":
+        print(json.dumps(seed_soak(sys.argv[2])))
     else:
         print(json.dumps(seed(sys.argv[1])))

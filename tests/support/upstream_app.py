@@ -92,11 +92,17 @@ def _read_body(environ) -> bytes:
 
 def _hook(environ, start_response, name: str, query: dict):
     """A webhook receiver: ``?script=500,429:3,200`` sets its next answers (status[:Retry-After]),
-    ``?delay=S`` holds each request S seconds, ``/received`` lists what arrived."""
+    ``?delay=S`` holds each request S seconds, ``/received`` lists what arrived, ``/count``
+    says how many requests arrived and how many distinct ``webhook-id`` they carried."""
     name, _, action = name.partition("/")
     if action == "received":
         with _lock:
             return _json(start_response, list(_hooks.get(name, [])))
+    if action == "count":
+        with _lock:
+            received = list(_hooks.get(name, []))
+        ids = {hook["headers"].get("webhook-id") for hook in received}
+        return _json(start_response, {"received": len(received), "distinct": len(ids)})
     if "script" in query or "delay" in query:
         with _lock:
             _hooks[name] = []
