@@ -90,7 +90,7 @@ def ensure_chromium() -> str | None:
 def ensure_wrk() -> str | None:
     if shutil.which("wrk"):
         return None
-    problem = apt_install("wrk for the benchmarks", ["wrk"])
+    problem = apt_install("wrk for the benchmarks and a test of the soak's script", ["wrk"])
     if problem:
         return problem
     return None if shutil.which("wrk") else "wrk is still missing after apt-get."
@@ -100,7 +100,8 @@ def main() -> int:
     problems = [p for p in (ensure_service(n, s) for n, s in SERVICES.items()) if p]
     if chromium_problem := ensure_chromium():
         problems.append(chromium_problem)
-    if "--bench" in sys.argv and (wrk_problem := ensure_wrk()):
+    # wrk: the benchmarks load with it, and a test runs the soak's traffic script in it.
+    if wrk_problem := ensure_wrk():
         problems.append(wrk_problem)
     if problems:
         print("The test suite cannot run:", file=sys.stderr)

@@ -70,3 +70,12 @@ def test_the_soak_seed_turns_the_rate_limits_off_and_delivers_from_its_own_data_
     assert str(events.pk) == made["events"]["id"] != str(upstream.pk)
     assert events_of(events).delivers
     assert events_of(events).callback_url == "https://127.0.0.2:9/_test/hooks/soak"
+
+
+def test_the_bench_tenants_are_counted_but_never_refused(db):
+    from apps.tenants.limits import tenant_limits
+    from apps.tenants.models import Tenant
+
+    seed("https://127.0.0.2:9")
+    limits = tenant_limits(Tenant.objects.get(slug="bench").pk)
+    assert limits["options"]["key"] >= 10**9 and limits["proxy"]["key"] >= 10**9

@@ -3,14 +3,12 @@ receiver's count it relies on are, so that they cannot rot."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
 from werkzeug.test import Client
 
 from bench.soak import CONNECTIONS, KINDS, MIX_LUA, errors_of, read_log, wrk_mix
@@ -56,7 +54,6 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.skipif(not shutil.which("wrk"), reason="wrk is not installed")
 def test_the_mix_sends_each_kind_by_its_weight_and_counts_every_error_by_kind(tmp_path):
     server = _Server(("127.0.0.1", 0), _Handler)
     server.seen = []
