@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 
 from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError
@@ -37,7 +37,9 @@ class LockUnavailable(Exception):
 
 
 def _uses_redis() -> bool:
-    return hasattr(cache, "lock") and "redis" in type(cache).__module__
+    # ``cache`` is a proxy (django.utils.connection): ask the backend behind it.
+    backend = caches["default"]
+    return hasattr(backend, "lock") and "redis" in type(backend).__module__
 
 
 def _warn_once(exc: Exception) -> None:

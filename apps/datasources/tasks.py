@@ -8,6 +8,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
+from apps.core.locks import LockTimeout
 from apps.datasources.connections import (
     TokenStateStore,
     connection_of,
@@ -75,6 +76,11 @@ def refresh_datasource_token(datasource_id: str) -> None:
     except OutboundError as exc:
         # Recorded on the data source (needs_attention); the schedule retries later.
         logger.warning("scheduled token refresh of %s failed: %s", datasource_id, exc.code)
+    except LockTimeout:
+        # Another refresh of it is running, or a killed worker's lock has not lapsed yet: the
+        # token is still due, so the schedule sends this again next time.
+        logger.info("scheduled token refresh of %s skipped: another refresh holds its lock",
+                    datasource_id)  # fmt: skip
 
 
 @shared_task(ignore_result=True)
