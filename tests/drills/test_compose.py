@@ -174,6 +174,15 @@ def test_the_environment_is_what_production_settings_require_and_the_same_everyw
     assert cache_command[cache_command.index("--appendonly") + 1] == "no"
 
 
+def test_the_metrics_folder_exists_and_starts_empty_in_every_process(compose):
+    for name in APP_SERVICES:
+        service = compose["services"][name]
+        folder = environment(service).get("PROMETHEUS_MULTIPROC_DIR")
+        if folder:
+            tmpfs = service.get("tmpfs") or []
+            assert folder in ([tmpfs] if isinstance(tmpfs, str) else tmpfs), name
+
+
 def test_a_worker_consumes_every_queue_a_task_can_be_sent_to(compose):
     services = compose["services"]
     env = environment(services["web"])
