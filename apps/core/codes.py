@@ -13,6 +13,7 @@ class ErrorCode(StrEnum):
     # --- the request as a whole -------------------------------------------------------------
     ERROR = "error"  # a framework error without a code of its own
     SERVER_ERROR = "server_error"
+    DATABASE_UNAVAILABLE = "database_unavailable"
     VALIDATION_ERROR = "validation_error"  # several field errors; see details.fields
     INVALID_BODY = "invalid_body"
     PARSE_ERROR = "parse_error"

@@ -13,6 +13,10 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DatabaseError as DjangoDatabaseError
+from django.db import IntegrityError as DjangoIntegrityError
+from django.db import InterfaceError as DjangoInterfaceError
+from django.db import OperationalError as DjangoOperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status as http_status
@@ -147,12 +151,36 @@ _DRF_CODES = {
 }
 
 
+class DatabaseUnavailable(ApplicationError):
+    code = ErrorCode.DATABASE_UNAVAILABLE
+    status = 503
+    message = "The database cannot be reached right now; nothing was changed. Try again shortly."
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": "5"})
+
+
+def as_application_error(exc: BaseException) -> ApplicationError | None:
+    """The application error an exception stands for (a lost database connection is a 503
+    the client may retry, not a server error), or None."""
+    if isinstance(exc, ApplicationError):
+        return exc
+    if isinstance(exc, DjangoDatabaseError) and not isinstance(exc, DjangoIntegrityError):
+        return DatabaseUnavailable() if _connection_lost(exc) else None
+    return None
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    return isinstance(exc, DjangoInterfaceError | DjangoOperationalError)
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every API error in the contract's body."""
     # Imported here: rest_framework.views loads the authentication classes, which load models
     # that use this module.
     from rest_framework.views import exception_handler as drf_exception_handler
 
+    exc = as_application_error(exc) or exc
     if isinstance(exc, ApplicationError):
         return Response(exc.as_body(), status=exc.status, headers=exc.headers)
     if isinstance(exc, DjangoValidationError):

@@ -10,11 +10,11 @@ from typing import Any
 from django.conf import settings
 from django.core.signals import request_finished
 from django.dispatch import receiver
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from apps.core import metrics, request_id
-from apps.core.errors import ApplicationError
+from apps.core.errors import ApplicationError, as_application_error
 
 
 class RequestObservationMiddleware:
@@ -69,8 +69,18 @@ class ApplicationErrorPageMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not isinstance(exception, ApplicationError) or request.path.startswith("/api/"):
+        error = as_application_error(exception)
+        if error is None:
             return None
+        if request.path.startswith("/api/"):
+            if not isinstance(exception, ApplicationError):
+                # (DRF's views answer their own; this is for the ones that skip DRF.)
+                response = JsonResponse(error.as_body(), status=error.status)
+                for name, value in error.headers.items():
+                    response[name] = value
+                return response
+            return None
+        exception = error
         return render(
             request,
             "plugboard/error.html",

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import DatabaseError
 
 from apps.core.ratelimit import Quota
 
@@ -77,7 +78,11 @@ def tenant_limits(tenant_id: int) -> dict[str, Any]:
         return found[1]
     from apps.tenants.models import Tenant
 
-    overrides = Tenant.objects.filter(pk=tenant_id).values_list("limits", flat=True).first()
+    try:
+        overrides = Tenant.objects.filter(pk=tenant_id).values_list("limits", flat=True).first()
+    except DatabaseError:
+        # The database is away (a cached options hit needs none): what was known holds.
+        return found[1] if found is not None else merged(None)
     limits = merged(overrides)
     with _lock:
         _memo[tenant_id] = (now, limits)

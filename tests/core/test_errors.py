@@ -1,5 +1,7 @@
 """Every API error has the contract's body: {"error": {"code", "message", "details"}}."""
 
+import json
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -62,3 +64,22 @@ def test_unexpected_exception_is_a_500_without_internals(acme):
     assert_error_body(response, 500, "server_error")
     assert "s3cr3t" not in response.content.decode()
     assert "RuntimeError" not in response.content.decode()
+
+
+def test_a_lost_database_connection_is_a_503_the_client_may_retry(rf):
+    from django.db import IntegrityError, OperationalError
+
+    from apps.core.errors import api_exception_handler
+    from apps.core.middleware import ApplicationErrorPageMiddleware
+
+    response = api_exception_handler(OperationalError("server closed the connection"), {})
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+    assert response.data["error"]["code"] == "database_unavailable"
+    # An API path that skips DRF (the options and proxy fast ways, inbound events) alike.
+    middleware = ApplicationErrorPageMiddleware(lambda request: None)
+    answer = middleware.process_exception(rf.get("/api/v1/items/x/options/"),
+                                          OperationalError("gone"))  # fmt: skip
+    assert answer.status_code == 503
+    assert json.loads(answer.content)["error"]["code"] == "database_unavailable"
+    # A real error stays one.
+    assert middleware.process_exception(rf.get("/api/v1/x"), IntegrityError("dup")) is None
