@@ -106,20 +106,20 @@ def _failure_outcome(exc: OutboundError) -> str:
     return "other"
 
 
-def _rewrite(value: str, *, upstream: str, base_url: str, proxy_base: str) -> str:
-    """A URL into the data source, as the proxy's URL; anything else unchanged."""
+def _inside(value: str, *, upstream: str, base_url: str, proxy_base: str) -> str | None:
+    """A URL into the data source, as the proxy's URL; None for any other URL."""
     absolute = urljoin(upstream, value)
     base = base_url.rstrip("/")
     parts, base_parts = urlsplit(absolute), urlsplit(base)
     if (parts.scheme, parts.hostname, parts.port) != (
         base_parts.scheme, base_parts.hostname, base_parts.port,
     ):  # fmt: skip
-        return value
+        return None
     if absolute == base or absolute.startswith(base + "/"):
         return proxy_base.rstrip("/") + "/" + absolute[len(base) :].lstrip("/")
     if absolute.startswith(base + "?"):
         return proxy_base.rstrip("/") + "/" + absolute[len(base) :]
-    return value
+    return None
 
 
 def _answer_headers(
@@ -131,8 +131,13 @@ def _answer_headers(
             continue
         lower = name.lower()
         if lower == "location":
-            value = _rewrite(value, upstream=stream.url, base_url=base_url,
+            # Only a Location that stays inside the data source goes back (as the proxy's URL):
+            # one elsewhere would send the client around the proxy, or name the upstream's host.
+            inside = _inside(value, upstream=stream.url, base_url=base_url,
                              proxy_base=proxy_base())  # fmt: skip
+            if inside is None:
+                continue
+            value = inside
         elif lower == "link":
             base = proxy_base()
             value = ", ".join(
@@ -146,8 +151,8 @@ def _rewrite_link(part: str, upstream: str, base_url: str, proxy_base: str) -> s
     start, end = part.find("<"), part.find(">")
     if start < 0 or end < start:
         return part.strip()
-    target = _rewrite(part[start + 1 : end], upstream=upstream, base_url=base_url,
-                      proxy_base=proxy_base)  # fmt: skip
+    url = part[start + 1 : end]
+    target = _inside(url, upstream=upstream, base_url=base_url, proxy_base=proxy_base) or url
     return (part[:start] + "<" + target + ">" + part[end + 1 :]).strip()
 
 

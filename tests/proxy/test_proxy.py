@@ -169,3 +169,16 @@ def test_an_admins_session_may_proxy_and_its_csrf_token_is_checked(acme, raw_sou
     assert session.get("/api/v1/proxy/raw/x").status_code == 200
     without_token = session.post("/api/v1/proxy/raw/x", {"a": 1}, format="json")
     assert without_token.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "location", ["https://example.org/x", "//example.org/x", "/elsewhere", "/response-headers-x"]
+)
+def test_a_location_outside_the_data_source_is_not_passed_back(acme, upstream, location):
+    DataSourceFactory(tenant=acme.tenant, name="Headers", slug="hdrs",
+                      base_url=upstream.url("/response-headers"))  # fmt: skip
+    response = acme.api().get("/api/v1/proxy/hdrs/", {"Location": location, "ETag": '"v2"'})
+
+    assert response.status_code == 200, response.content
+    assert "Location" not in response
+    assert response["ETag"] == '"v2"'
