@@ -168,7 +168,7 @@ class Deployment:
         bin_ = self.venv / "bin"
         commands = {
             "gunicorn": [str(bin_ / "gunicorn"), "config.wsgi",
-                         "--bind", f"127.0.0.1:{self.port}", "--workers", "2", "--threads", "2",
+                         "--bind", f"127.0.0.1:{self.port}", "--workers", "2", "--threads", "4",
                          "--graceful-timeout", "5", "--access-logfile", "-",
                          "--control-socket", str(self.folder / "gunicorn.ctl")],
             "worker": [str(bin_ / "celery"), "-A", "config", "worker", "--loglevel=INFO",
