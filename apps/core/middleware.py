@@ -58,6 +58,21 @@ def _request_finished(**kwargs: Any) -> None:
     request_id.activate(None)
 
 
+class PermissionsPolicyMiddleware:
+    """``Permissions-Policy`` (settings.PERMISSIONS_POLICY) on every response that has none:
+    Django has no setting of its own for it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.policy = settings.PERMISSIONS_POLICY
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if self.policy and "Permissions-Policy" not in response:
+            response["Permissions-Policy"] = self.policy
+        return response
+
+
 class ApplicationErrorPageMiddleware:
     """An ApplicationError escaping a page view (e.g. the cache is down, so a change is refused)
     becomes a page with its status and sentence instead of a bare server error."""
