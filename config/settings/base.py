@@ -47,7 +47,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Outside everything that answers (static files, CORS preflights, lockouts, views): every
     # response gets the Content-Security-Policy and the Permissions-Policy.
-    "csp.middleware.CSPMiddleware",
+    "apps.core.middleware.ContentSecurityPolicyMiddleware",
     "apps.core.middleware.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.items.cors.OptionsPreflightMiddleware",
