@@ -1,10 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from apps.core.views import healthz, metrics
+from apps.core.views import healthz, metrics, readyz
 from apps.datasources.views import oauth_callback
+from apps.tenants.api_docs import SchemaView, SwaggerView
 from apps.tenants.views import tenant_picker
 
 
@@ -22,6 +22,7 @@ urlpatterns = [
     path("api/v1/", include("config.api_urls")),
     path("", tenant_picker, name="tenant-picker"),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("metrics", metrics, name="metrics"),
     path(
         "accounts/login/",
@@ -46,8 +47,8 @@ urlpatterns = [
     path("t/<slug:tenant>/", include("apps.proxy.urls")),
     path("t/<slug:tenant>/", include("apps.events.urls")),
     path("t/<slug:tenant>/", include("apps.bulk.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
+    path("api/docs/", SwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("admin/", admin.site.urls),
 ]
 

@@ -12,6 +12,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from apps.core import health
 from apps.tenants.models import ApiKey, Role, Tenant
 from apps.tenants.services import api_key_create
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
@@ -94,6 +95,8 @@ def api_session():
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
-    """Each test starts with this run's cache keys gone (other runs' keys are untouched)."""
+    """Each test starts with this run's cache keys gone (other runs' keys are untouched), and
+    no health check outcome remembered."""
     cache.delete_pattern("*")
+    health.forget()
     yield

@@ -1,10 +1,13 @@
 """Every page a tenant admin meets, in headless Chromium at 1280 px and 390 px: none scrolls
 sideways on a phone, none logs an error in the console or fails to load a file (the favicon
-included), the tenant's navigation opens from a "Menu" button on a phone, the dashboard says
-what to do next, and the header links to the API docs."""
+included), every one comes with the strict Content-Security-Policy and breaks none of it (no
+violation reported), the tenant's navigation opens from a "Menu" button on a phone, the
+dashboard says what to do next, and the header links to the API docs. The Django admin's pages
+a superuser meets, and the lockout page, are held to the same policy."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -48,6 +51,8 @@ SIDEWAYS = """() => {
 }"""
 
 
+STRICT_PARTS = ("default-src 'self'", "script-src 'self'", "style-src 'self'",
+                "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'")  # fmt: skip
 NEXT_FRAMES = "new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
 FAVICON = "/static/plugboard/favicon.svg"
 ICON = (
@@ -64,12 +69,22 @@ class Visit:
     act: Callable | None = None
 
 
+# Every violation of the page's Content-Security-Policy, reported to the console (where Watch
+# sees it) as well as by Chromium's own message.
+REPORT_VIOLATIONS = """document.addEventListener('securitypolicyviolation', event => console.error(
+  `CSP violation: ${event.effectiveDirective} blocked ${event.blockedURI || 'inline'}` +
+  ` at ${event.sourceFile}:${event.lineNumber}`));"""
+
+
 class Watch:
-    """Errors in the console, uncaught exceptions, and files that did not load."""
+    """Errors in the console, uncaught exceptions, files that did not load, violations of the
+    Content-Security-Policy, and documents served without the strict policy."""
 
     def __init__(self, page):
         self.problems: list[str] = []
         self.where = "?"
+        self.documents = 0
+        page.add_init_script(REPORT_VIOLATIONS)
         page.on("console", self._console)
         page.on("pageerror", lambda error: self.problems.append(f"{self.where}: uncaught {error}"))
         page.on("requestfailed", lambda request: self.problems.append(
@@ -85,6 +100,14 @@ class Watch:
         url = response.url
         if response.status >= 400 and ("/static/" in url or "favicon" in url):
             self.problems.append(f"{self.where}: {url} answered {response.status}")
+        if response.request.resource_type == "document":  # redirects and the 429 lockout too
+            self.documents += 1
+            headers = response.headers
+            policy = headers.get("content-security-policy", "")
+            if not all(part in policy for part in STRICT_PARTS):
+                self.problems.append(f"{self.where}: {url} came with CSP {policy!r}")
+            if "camera=()" not in headers.get("permissions-policy", ""):
+                self.problems.append(f"{self.where}: {url} came without the Permissions-Policy")
 
 
 def send_try_it(page):
@@ -241,6 +264,60 @@ def test_every_page_fits_and_logs_no_error(live_server, page, acme, world, viewp
     icon = page.request.get(f"{live_server.url}{FAVICON}")
     assert icon.ok and icon.headers["content-type"].startswith("image/svg+xml")
     problems += watch.problems
+    assert watch.documents >= len(world), watch.documents
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture
+def superuser(acme):
+    from tests.factories import UserFactory
+
+    return UserFactory(username="root", is_staff=True, is_superuser=True)
+
+
+def test_the_admin_and_the_lockout_page_hold_the_strict_policy(live_server, page, acme,
+                                                               superuser, settings):  # fmt: skip
+    """The Django admin's own pages (a list with filters and actions, a change form with its
+    widgets, the delete confirmation) and the lockout page break none of the policy."""
+    watch = Watch(page)
+    ds = DataSourceFactory(tenant=acme.tenant, slug="tracker")
+    log_in(page, live_server, superuser)
+    for name, path in [
+        ("admin index", "/admin/"),
+        ("admin tenants", "/admin/tenants/tenant/"),
+        ("admin tenant", f"/admin/tenants/tenant/{acme.tenant.pk}/change/"),
+        ("admin new user", "/admin/auth/user/add/"),
+        ("admin users, searched", "/admin/auth/user/?q=ali"),
+        ("admin user", f"/admin/auth/user/{acme.owner.pk}/change/"),
+        ("admin data sources", "/admin/datasources/datasource/"),
+        ("admin data source", f"/admin/datasources/datasource/{ds.pk}/change/"),
+        ("admin password", f"/admin/auth/user/{acme.owner.pk}/password/"),
+        ("admin delete", f"/admin/auth/user/{acme.owner.pk}/delete/"),
+    ]:
+        watch.where = name
+        response = page.goto(f"{live_server.url}{path}")
+        assert response.status == 200, (name, response.status)
+        page.wait_for_load_state("networkidle")
+    # The admin's own scripts run: its sidebar's filter and the action checkbox work.
+    page.goto(f"{live_server.url}/admin/auth/user/")
+    page.locator("#action-toggle").check()
+    expect(page.locator(".action-counter")).to_contain_text("2 of 2 selected")
+
+    settings.AXES_FAILURE_LIMIT = 1
+    context = page.context
+    context.clear_cookies()
+    watch.where = "lockout page"
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill("wrong")
+    page.get_by_role("button", name="Log in").click()  # the one failure allowed: locked out
+    page.wait_for_load_state("networkidle")
+    expect(page.locator("body")).to_contain_text("Too many failed log-ins")
+    # Not this test's point: the admin's pages link no icon (Chromium asks for /favicon.ico),
+    # and the lockout is a 429, which Chromium reports in the console.
+    expected = re.compile(r"/favicon\.ico|status of 429 .*/accounts/login/")
+    problems = [p for p in watch.problems if not expected.search(p)]
+    assert watch.documents >= 12, watch.documents
     assert not problems, "\n".join(problems)
 
 

@@ -9,7 +9,7 @@ from django.views.defaults import page_not_found, server_error
 
 from apps.core.codes import ErrorCode
 from apps.core.errors import json_error_response
-from apps.core.health import health_report
+from apps.core.health import health_report, readiness
 from apps.core.metrics import exposition
 
 
@@ -18,6 +18,14 @@ def healthz(request: HttpRequest) -> JsonResponse:
     """200 when database, cache and broker all answer; 503 otherwise."""
     healthy, report = health_report()
     return JsonResponse(report, status=200 if healthy else 503)
+
+
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    """200 when this process reaches database, cache and broker; 503 naming the one that is
+    down. What a deploy waits for before it sends a new process traffic."""
+    ready, report = readiness()
+    return JsonResponse(report, status=200 if ready else 503)
 
 
 @never_cache

@@ -4,6 +4,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
+from csp.decorators import csp_replace
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -57,7 +58,7 @@ from apps.datasources.services import (
     tested_settings_outcome,
     tested_settings_token,
 )
-from apps.outbound.auth import get_mode
+from apps.outbound.auth import AuthorizationCodeAuth, get_mode
 from apps.outbound.errors import OutboundError
 from apps.tenants.scoping import TenantRequiredMixin, TenantScopedQuerysetMixin
 
@@ -181,9 +182,22 @@ def _history_url(kind: str, page: int | None = None) -> str:
     return ("?" + urlencode(query) if query else "?") + "#audit-log"
 
 
+# "Connect" and "Save and connect" answer a form with a redirect to the OAuth provider's
+# consent page, and Chromium holds a form's redirects to the page's form-action too: the pages
+# with such a form let forms go to https: as well (the provider's URL may be typed on the page
+# itself). Every other page keeps form-action 'self'.
+consent_form_action = csp_replace({"form-action": ["'self'", "https:"]})
+
+
 class DataSourceDetailView(TenantRequiredMixin, TenantScopedQuerysetMixin, DetailView):
     model = DataSource
     template_name = "datasources/detail.html"
+
+    def render_to_response(self, context: dict[str, Any], **kwargs: Any) -> HttpResponse:
+        render = super().render_to_response
+        if self.object.auth_mode == AuthorizationCodeAuth.name:  # its page has "Connect"
+            render = consent_form_action(render)
+        return render(context, **kwargs)
 
     def scope_queryset(self, queryset: QuerySet) -> QuerySet:
         return with_tested(queryset)
@@ -221,6 +235,7 @@ class DataSourceDetailView(TenantRequiredMixin, TenantScopedQuerysetMixin, Detai
         )  # fmt: skip
 
 
+@method_decorator(consent_form_action, name="dispatch")
 @method_decorator(never_cache, name="dispatch")
 class DataSourceConfigureView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
     """Server details, custom headers, authentication and test settings, on one page. For a
@@ -493,6 +508,7 @@ class InboundRotateView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
         return HttpResponseRedirect(_detail_url(ds) + "#events-panel")
 
 
+@method_decorator(consent_form_action, name="dispatch")
 class OAuthConnectView(TenantRequiredMixin, TenantScopedQuerysetMixin, View):
     """Connecting an authorization-code data source: GET shows what will happen (this is the
     API's ``connect_url``, opened in a browser); the POST, with CSRF, starts the provider's

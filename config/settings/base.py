@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "axes",
     "apps.core",
     "apps.tenants",
@@ -44,6 +45,10 @@ MIDDLEWARE = [
     # First: the request id is set before anything logs, and every answer is counted.
     "apps.core.middleware.RequestObservationMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Outside everything that answers (static files, CORS preflights, lockouts, views): every
+    # response gets the Content-Security-Policy and the Permissions-Policy.
+    "apps.core.middleware.ContentSecurityPolicyMiddleware",
+    "apps.core.middleware.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.items.cors.OptionsPreflightMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -155,6 +160,34 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
+# A strict Content-Security-Policy on every response (django-csp): scripts, styles and images
+# from this origin only (images also as data: URLs, which the admin's CSS uses), no inline
+# script, style or event handler, no plugins, no <base>, never framed, forms post here. A
+# response that brings its own policy keeps it (the proxy's sandbox). The configure page of a
+# data source widens form-action to https: alone: "Save and connect" redirects the form to the
+# OAuth provider, and Chromium checks form-action on a form's redirects too.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
+# Powerful browser features no Plugboard page uses, turned off for every page (and whatever a
+# page might embed or a script injected could ask for).
+PERMISSIONS_POLICY = ", ".join(
+    f"{feature}=()"
+    for feature in (
+        "accelerometer", "camera", "display-capture", "geolocation", "gyroscope",
+        "magnetometer", "microphone", "midi", "payment", "usb",
+    )
+)  # fmt: skip
+
 # --- Internationalisation and static files --------------------------------------------------
 
 LANGUAGE_CODE = "en-us"
@@ -196,11 +229,16 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "apps.core.schema.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
+        # JSON only: no browsable HTML API (its forms and inline scripts are another surface).
         "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "apps.core.negotiation.FallbackContentNegotiation",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+
+# The schema (/api/schema/) and Swagger UI (/api/docs/) are for signed-in users and admin API
+# keys; API_DOCS_PUBLIC=true publishes them to anyone.
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=False)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Plugboard API",
@@ -360,6 +398,10 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 # plain (local, tests) or json (production's default): one JSON object per line.
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING = logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT)
+
+# How long each process remembers a health check's outcome (database, cache, broker) for
+# /healthz and /readyz: probes come often, and a broker that is down takes seconds to say so.
+HEALTH_CHECK_SECONDS = env.float("HEALTH_CHECK_SECONDS", default=5.0)
 
 # /metrics answers only "Authorization: Bearer <METRICS_TOKEN>"; unset, it is a 404.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

@@ -327,8 +327,8 @@ def test_viewers_read_but_cannot_change(acme, victor, api_session, upstream):
     )
 
 
-def test_the_schema_has_an_example_per_auth_mode(client, db):
-    schema = client.get("/api/schema/").content.decode()
+def test_the_schema_has_an_example_per_auth_mode(acme):
+    schema = acme.api().get("/api/schema/").content.decode()
     for mode in MODES:
         assert f"auth: {mode}" in schema
 

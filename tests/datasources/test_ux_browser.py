@@ -93,8 +93,10 @@ def test_test_connection_puts_errors_under_their_fields_and_focuses_the_first(
     page.fill("#id_timeout_seconds", "30")
     page.fill("#id_ping__path", "/x")
     page.get_by_role("button", name="Test connection").click()
-    page.wait_for_function("!document.querySelector('#test-results').hasAttribute('aria-busy')")
-    page.wait_for_function("document.querySelector('#test-message').textContent.length > 0")
+    page.wait_for_function(
+        "() => !document.querySelector('#test-results').hasAttribute('aria-busy')"
+    )
+    page.wait_for_function("() => document.querySelector('#test-message').textContent.length > 0")
     assert page.locator("[aria-invalid='true']").count() == 0
     assert page.locator(".form-row.errors, .form-row > ul.errorlist").count() == 0
 
@@ -132,7 +134,9 @@ def test_a_running_test_shows_it_is_running(signed_in, live_server, acme, upstre
                            ping={"path": "/_test/data/projects"})  # fmt: skip
     page.goto(url(live_server, f"{ds.pk}/configure/"))
     page.get_by_role("button", name="Test connection").click()
-    page.wait_for_function("document.querySelector('#test-message').textContent.includes('OK')")
+    page.wait_for_function(
+        "() => document.querySelector('#test-message').textContent.includes('OK')"
+    )
     assert page.locator("#test-steps tbody tr").count() == 6
 
     page.fill("#id_ping__path", "/_test/data/projects?delay=2")
@@ -147,13 +151,15 @@ def test_a_running_test_shows_it_is_running(signed_in, live_server, acme, upstre
     assert re.fullmatch(r"\d+ s", page.locator("#test-elapsed").inner_text())
     assert page.locator("#save-button").is_disabled()
     assert page.locator("#test-connection").is_disabled()
-    page.wait_for_function("document.querySelector('#test-elapsed').textContent === '1 s'")
+    page.wait_for_function("() => document.querySelector('#test-elapsed').textContent === '1 s'")
     assert page.locator("#save-button").is_disabled()
     # Enter in a field does not save meanwhile.
     page.locator("#id_name").press("Enter")
     assert page.url.endswith("/configure/")
 
-    page.wait_for_function("document.querySelector('#test-message').textContent.includes('OK')")
+    page.wait_for_function(
+        "() => document.querySelector('#test-message').textContent.includes('OK')"
+    )
     assert page.locator("#test-running").is_hidden()
     assert page.locator("#save-button").is_enabled()
     assert page.locator("#test-connection").is_enabled()
@@ -166,7 +172,7 @@ def test_steps_never_reached_are_grey_and_skipped(signed_in, live_server, acme, 
     ds = DataSourceFactory(tenant=acme.tenant, base_url=closed)
     page.goto(url(live_server, f"{ds.pk}/"))
     page.get_by_role("button", name="Test connection").click()
-    page.wait_for_function("document.querySelector('#test-message').textContent.length > 0")
+    page.wait_for_function("() => document.querySelector('#test-message').textContent.length > 0")
 
     assert (
         page.locator("tr[data-step='connect']").get_attribute("class") == "pb-step pb-step-failed"
@@ -194,7 +200,9 @@ def test_a_passing_test_updates_the_status_and_history_without_a_reload(
     first_row = page.locator("#history-rows tr").first
 
     page.get_by_role("button", name="Test connection").click()
-    page.wait_for_function("document.querySelector('#datasource-status').textContent === 'OK'")
+    page.wait_for_function(
+        "() => document.querySelector('#datasource-status').textContent === 'OK'"
+    )
 
     assert page.evaluate("window.stillThisPage") is True
     assert page.locator("#datasource-status").get_attribute("class") == "pb-status pb-status-ok"

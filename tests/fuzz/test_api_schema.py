@@ -52,7 +52,7 @@ from apps.bulk.models import BulkJob, JobKind
 from apps.events.recording import event_record
 from apps.items.services import item_create
 from apps.tenants.services import api_key_create
-from tests.factories import DataSourceFactory
+from tests.factories import DataSourceFactory, TenantFactory
 from tests.support.servers import UPSTREAM_IP, free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
@@ -77,8 +77,17 @@ FUZZED = [op for op in OPERATIONS if not NOT_FUZZED.match(" ".join(op))]
 
 
 @pytest.fixture(scope="session")
-def live_schema(plugboard_server):
-    schema = openapi.from_url(plugboard_server.url("/api/schema/"), timeout=30)
+def live_schema(plugboard_server, django_db_blocker):
+    # The schema is for signed-in users and admin keys: read with a key of a tenant made for it.
+    with django_db_blocker.unblock():
+        reader = TenantFactory(slug="schema-reader")
+        _, raw = api_key_create(tenant=reader, scope="admin", name="schema reader")
+    try:
+        schema = openapi.from_url(plugboard_server.url("/api/schema/"), timeout=30,
+                                  headers={"Authorization": f"Bearer {raw}"})  # fmt: skip
+    finally:
+        with django_db_blocker.unblock():
+            reader.delete()
     schema.config.generation.update(max_examples=EXAMPLES, deterministic=True)
     return schema
 

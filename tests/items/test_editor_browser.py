@@ -22,7 +22,9 @@ def signed_in(live_server, page, acme):
 
 
 def wait_copied(page, status_id):
-    page.wait_for_function(f"document.getElementById('{status_id}').textContent.includes('Copied')")
+    page.wait_for_function(
+        f"() => document.getElementById('{status_id}').textContent.includes('Copied')"
+    )
 
 
 def test_a_reference_no_record_has_is_a_visible_warning(signed_in, live_server, issues):

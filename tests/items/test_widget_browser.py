@@ -136,7 +136,7 @@ def test_pick_values_by_keyboard_across_origins(
     project = combobox(page, "project")
     issue = combobox(page, "issue")
     page.wait_for_function(
-        "document.querySelector('#project + .pbw .pbw-status').textContent === '3 options'"
+        "() => document.querySelector('#project + .pbw .pbw-status').textContent === '3 options'"
     )
     assert status_of(page, "issue").inner_text() == "Choose project first."
     assert issue.get_attribute("aria-disabled") == "true"
@@ -151,7 +151,7 @@ def test_pick_values_by_keyboard_across_origins(
     assert page.evaluate("document.activeElement.getAttribute('role')") == "combobox"
     page.keyboard.type("oper")  # type-ahead: the API's q
     page.wait_for_function(
-        "document.querySelector('#project + .pbw .pbw-status').textContent === '1 option'"
+        "() => document.querySelector('#project + .pbw .pbw-status').textContent === '1 option'"
     )
     assert project.get_attribute("aria-expanded") == "true"
     page.keyboard.press("ArrowDown")
@@ -163,7 +163,7 @@ def test_pick_values_by_keyboard_across_origins(
 
     # The dependent field reloads for the chosen project.
     page.wait_for_function(
-        "document.querySelector('#issue + .pbw .pbw-status').textContent === '1 option'"
+        "() => document.querySelector('#issue + .pbw .pbw-status').textContent === '1 option'"
     )
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == issue.get_attribute("id")
@@ -176,18 +176,18 @@ def test_pick_values_by_keyboard_across_origins(
     page.keyboard.press("Control+a")
     page.keyboard.type("plug")
     page.wait_for_function(
-        "document.querySelector('#project + .pbw .pbw-status').textContent === '1 option'"
+        "() => document.querySelector('#project + .pbw .pbw-status').textContent === '1 option'"
     )
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")
     assert page.locator("#issue").input_value() == ""
     page.wait_for_function(
-        "document.querySelector('#issue + .pbw .pbw-status').textContent === '5 options'"
+        "() => document.querySelector('#issue + .pbw .pbw-status').textContent === '5 options'"
     )
     page.keyboard.press("Tab")
     page.keyboard.type("task 4")
     page.wait_for_function(
-        "document.querySelector('#issue + .pbw .pbw-status').textContent === '1 option'"
+        "() => document.querySelector('#issue + .pbw .pbw-status').textContent === '1 option'"
     )
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")
@@ -215,7 +215,9 @@ def test_a_key_for_another_origin_loads_nothing(
     )
     page.goto(embed(folder, origin, live_server, key))
 
-    page.wait_for_function("document.querySelector('#project + .pbw').dataset.state === 'error'")
+    page.wait_for_function(
+        "() => document.querySelector('#project + .pbw').dataset.state === 'error'"
+    )
     assert "unreachable" in status_of(page, "project").inner_text()
     assert page.locator("#project option").count() == 0
 
@@ -226,7 +228,9 @@ def test_the_demo_page_works_with_the_session(live_server, page, acme, issues):
 
     assert "Choose project first." in page.locator(".pbw-status").inner_text()
     page.fill("#dep-project", "PB")
-    page.wait_for_function("document.querySelector('.pbw-status').textContent === '5 options'")
+    page.wait_for_function(
+        "() => document.querySelector('.pbw-status').textContent === '5 options'"
+    )
     page.get_by_role("combobox").click()
     page.get_by_role("option", name="PB-3 – Plugboard task 3").click()
     assert page.locator("#demo-value").inner_text() == "PB-3"
@@ -250,7 +254,7 @@ def test_an_admin_creates_an_item_and_previews_it_in_the_browser(live_server, pa
     page.get_by_label("project").fill("PB")
     page.get_by_role("button", name="Preview").click()
     page.wait_for_function(
-        "document.querySelector('#preview-status').textContent.includes('5 options')"
+        "() => document.querySelector('#preview-status').textContent.includes('5 options')"
     )
     assert (
         page.locator("#preview-select option")
@@ -264,7 +268,7 @@ def test_an_admin_creates_an_item_and_previews_it_in_the_browser(live_server, pa
     assert "created" in page.locator(".messagelist").inner_text()
     page.get_by_role("link", name="Widget demo").click()
     page.fill("#dep-project", "OPS")
-    page.wait_for_function("document.querySelector('.pbw-status').textContent === '1 option'")
+    page.wait_for_function("() => document.querySelector('.pbw-status').textContent === '1 option'")
     page.get_by_role("combobox").press("ArrowDown")
     page.get_by_role("combobox").press("Enter")
     assert page.locator("#demo-value").inner_text() == "OPS-1"
@@ -475,7 +479,9 @@ def test_retry_sits_outside_the_live_region(
     assert retry.count() == 1
     assert retry.evaluate("button => button.closest('[role=status]') === null")
     retry.click()
-    page.wait_for_function("document.querySelector('#broken + .pbw').dataset.state === 'error'")
+    page.wait_for_function(
+        "() => document.querySelector('#broken + .pbw').dataset.state === 'error'"
+    )
     assert status_of(page, "broken").inner_text() == UNREACHABLE
     assert retry.is_visible()
 

@@ -102,6 +102,17 @@ def test_headers_a_client_needs_come_back_rewritten_into_the_proxy(acme, root_so
     assert response["Content-Security-Policy"] == "default-src 'none'; sandbox"
 
 
+def test_the_proxys_sandbox_policy_survives_the_sites_own(acme, root_source, settings):
+    """The site's CSP middleware sets its policy only where a response has none: a proxied
+    HTML answer keeps the sandbox, never the site's (which would let it run as a page here)."""
+    response = acme.api().get("/api/v1/proxy/root/html", HTTP_ACCEPT="text/html")
+
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
+    assert response["Content-Security-Policy"] == "default-src 'none'; sandbox"
+    assert "script-src" not in str(response.headers)
+    assert response["Permissions-Policy"] == settings.PERMISSIONS_POLICY
+
+
 def test_a_request_body_over_20_mb_is_refused_before_it_is_read(acme, raw_source, counters):
     response = acme.api().generic(
         "POST", "/api/v1/proxy/raw/big", b"x", content_type="application/octet-stream",

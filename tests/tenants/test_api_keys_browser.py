@@ -41,7 +41,7 @@ def test_a_new_widget_key_is_copied_to_the_clipboard(signed_in, live_server, acm
 
     page.get_by_role("button", name="Copy").click()
     page.wait_for_function(
-        "document.getElementById('new-api-key-copied').textContent.includes('Copied')"
+        "() => document.getElementById('new-api-key-copied').textContent.includes('Copied')"
     )
     assert page.evaluate("navigator.clipboard.readText()") == raw
     status = page.locator("#new-api-key-copied")

@@ -64,7 +64,8 @@ def test_admin_never_shows_the_key_hash(acme, client):
     assert acme.admin_key.display_prefix in detail
 
 
-def test_openapi_schema_and_docs_are_served(client, db):
+def test_openapi_schema_and_docs_are_served(client, acme):
+    client.force_login(acme.owner)
     schema = client.get("/api/schema/")
     assert schema.status_code == 200
     assert b"/api/v1/api-keys/" in schema.content
