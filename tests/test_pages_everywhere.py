@@ -87,9 +87,15 @@ class Watch:
         page.add_init_script(REPORT_VIOLATIONS)
         page.on("console", self._console)
         page.on("pageerror", lambda error: self.problems.append(f"{self.where}: uncaught {error}"))
-        page.on("requestfailed", lambda request: self.problems.append(
-            f"{self.where}: {request.url} failed ({request.failure})"))  # fmt: skip
+        page.on("requestfailed", self._failed)
         page.on("response", self._response)
+
+    def _failed(self, request):
+        # A request the browser itself cancelled because the page moved on (a favicon still on
+        # its way when the next page opens) is not a file that failed to load; one that did
+        # not load answers an error status, which _response reports.
+        if request.failure != "net::ERR_ABORTED":
+            self.problems.append(f"{self.where}: {request.url} failed ({request.failure})")
 
     def _console(self, message):
         if message.type == "error":
