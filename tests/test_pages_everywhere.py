@@ -3,10 +3,14 @@ sideways on a phone, none logs an error in the console or fails to load a file (
 included), every one comes with the strict Content-Security-Policy and breaks none of it (no
 violation reported), the tenant's navigation opens from a "Menu" button on a phone, the
 dashboard says what to do next, and the header links to the API docs. The Django admin's pages
-a superuser meets, and the lockout page, are held to the same policy."""
+a superuser meets, and the lockout page, are held to the same policy.
+
+With PLUGBOARD_SCREENSHOTS=<folder>, every page is also saved there as a full-page PNG per width,
+for a person to look at."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -248,6 +252,9 @@ def look_at(page, live_server, watch, visits, viewport) -> list[str]:
             problems.append(f"{watch.where}: {too_wide}")
         if not visit.path.startswith("/api/") and page.evaluate(ICON) != FAVICON:
             problems.append(f"{watch.where}: no favicon link")
+        if folder := os.environ.get("PLUGBOARD_SCREENSHOTS"):
+            name = re.sub(r"[^a-z0-9]+", "-", visit.name.lower()).strip("-")
+            page.screenshot(path=f"{folder}/{viewport['width']}-{name}.png", full_page=True)
     return problems
 
 
