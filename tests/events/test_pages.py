@@ -193,7 +193,7 @@ def test_the_log_lists_each_attempt_and_when_the_next_is_due(owner, delivering_s
     row = page[page.index(f'id="event-{event.pk}"') :]  # the older one: listed last
     assert '<span class="pb-status pb-event-pending">Pending</span>' in row
     assert "Next attempt" in row and "2 delivery attempts" in row
-    attempts = re.findall(r"<tr><td>(\d)</td><td>[^<]+</td><td>(\d+|—)</td>\s*<td>([^<]+)</td>"
+    attempts = re.findall(r"<tr><td>(\d)</td><td>(?:<span[^>]*>[^<]+</span>\s*)+</td><td>(\d+|—)</td>\s*<td>([^<]+)</td>"
                           r"<td>([^<]+)</td><td>(\d+) ms</td></tr>", page)  # fmt: skip
     assert [(a[0], a[1], a[2], a[3]) for a in attempts] == [
         ("1", "503", "✘ no", "HTTP 503"), ("2", "503", "✘ no", "HTTP 503")]  # fmt: skip
