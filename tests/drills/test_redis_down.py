@@ -105,7 +105,8 @@ def test_redis_outage_and_return(world):
         assert options(target).status_code == 200  # not revoked, so it keeps working
 
         # (Each process remembers a check's outcome for HEALTH_CHECK_SECONDS, 5 by default.)
-        health = wait_for(lambda: (r := admin.get("/healthz")).status_code == 503 and r, 10)
+        # (A 503 response is falsy, so the predicate hands it back in a list.)
+        [health] = wait_for(lambda: (r := admin.get("/healthz")).status_code == 503 and [r], 10)
         assert (health.json()["database"], health.json()["cache"]) == ("ok", "error")
     finally:
         stack.redis.start()  # empty: every stamp, cached answer and queued task is gone
