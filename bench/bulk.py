@@ -334,7 +334,8 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
             [sys.executable, "-m", "celery", "-A", "config", "worker",
              "--concurrency", str(WORKER_CONCURRENCY), "--loglevel", "INFO",
              "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            # INFO: the app's logging decides what is written, and "ready." is an INFO line.
+            cwd=ROOT, env={**env, "LOG_LEVEL": "INFO"}, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     deadline = time.monotonic() + 60
     while " ready." not in log.read_text(errors="replace"):

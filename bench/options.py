@@ -359,7 +359,9 @@ def purge_in_a_worker(env: dict[str, str], store) -> tuple[float, float, float, 
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency", "2",
          "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        # INFO: the app's logging decides what is written, and "ready." is an INFO line.
+        cwd=ROOT, env={**env, "LOG_LEVEL": "INFO"}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
         for line in worker.stdout:  # wait until it is ready
