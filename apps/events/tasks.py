@@ -16,8 +16,15 @@ from apps.events.queueing import dispatch_started
 
 PURGE_BATCH = 1000
 
+# A delivery attempt is bounded by EVENTS_DELIVERY_TIMEOUT (at most 30 s); its task's limits stay
+# close to that. They matter beyond a stuck task: the worker's main process keeps a timer entry
+# for each limit of every task it hands to the pool until the limit's time has passed, finished
+# or not, so the global 14/15-minute limits held some 1 KB for every delivery of the last 15
+# minutes (in the soak, ~1 MB a minute of growth in the main process).
+_DELIVERY = float(settings.EVENTS_DELIVERY_TIMEOUT)
 
-@shared_task(ignore_result=True)
+
+@shared_task(ignore_result=True, soft_time_limit=_DELIVERY + 30, time_limit=_DELIVERY + 60)
 def deliver_event(event_id: str) -> None:
     """One due delivery attempt of an event (nothing when it is not due or is held)."""
     delivery.deliver(event_id)

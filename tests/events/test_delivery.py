@@ -311,3 +311,14 @@ def test_unreadable_secrets_are_an_attempt_that_is_retried(delivering_source, se
     event.refresh_from_db()
     assert event.status == EventStatus.PENDING and event.attempts == 1
     assert "cannot be decrypted" in DeliveryAttempt.objects.get(event=event).error
+
+
+def test_a_delivery_tasks_time_limits_follow_the_delivery_timeout(settings):
+    """The worker's main process keeps a timer entry per limit of every task it runs until that
+    limit's time has passed: deliveries, the most frequent task, must not hold theirs for the
+    global 15 minutes."""
+    from apps.events.tasks import deliver_event
+
+    assert deliver_event.soft_time_limit < deliver_event.time_limit
+    assert deliver_event.time_limit <= settings.EVENTS_DELIVERY_TIMEOUT + 60
+    assert deliver_event.time_limit < settings.CELERY_TASK_SOFT_TIME_LIMIT
