@@ -14,6 +14,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from apps.events.delivery import Outcome, claim, deliver, next_delay, redeliver, sweep
 from apps.events.models import DeliveryAttempt, Event, EventStatus
 from apps.events.recording import event_record
+from apps.events.tasks import deliver_event
 from tests.support.servers import UPSTREAM_IP
 
 BODY = '{"webhookEvent":"jira:issue_updated","issue":{"key":"PB-1","summary":"Crème brûlée"}}'
@@ -317,8 +318,6 @@ def test_a_delivery_tasks_time_limits_follow_the_delivery_timeout(settings):
     """The worker's main process keeps a timer entry per limit of every task it runs until that
     limit's time has passed: deliveries, the most frequent task, must not hold theirs for the
     global 15 minutes."""
-    from apps.events.tasks import deliver_event
-
     assert deliver_event.soft_time_limit < deliver_event.time_limit
     assert deliver_event.time_limit <= settings.EVENTS_DELIVERY_TIMEOUT + 60
     assert deliver_event.time_limit < settings.CELERY_TASK_SOFT_TIME_LIMIT
