@@ -55,7 +55,7 @@ def run_test_and_save(page):
     page.get_by_role("button", name="Test connection").click()
     message = page.locator("#test-message")
     message.wait_for(state="visible")
-    page.wait_for_function("() => document.querySelector('#test-message').textContent.length > 0")
+    page.wait_for_function("() => document.querySelector('#test-message')?.textContent.length > 0")
     assert "Connection OK" in message.inner_text(), page.locator("#test-steps").inner_text()
     steps = page.locator("#test-steps tbody tr")
     assert steps.count() == 6
@@ -156,7 +156,7 @@ def test_wizard_with_authorization_code_and_consent(
     ds = DataSource.objects.get(name="E2E authorization code")
     assert TokenState.objects.get(datasource=ds).refresh_token
     page.get_by_role("button", name="Test connection").click()
-    page.wait_for_function("() => document.querySelector('#test-message').textContent.length > 0")
+    page.wait_for_function("() => document.querySelector('#test-message')?.textContent.length > 0")
     assert "Connection OK" in page.locator("#test-message").inner_text(), page.locator(
         "#test-steps"
     ).inner_text()

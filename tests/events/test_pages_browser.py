@@ -33,7 +33,7 @@ def test_copy_the_inbound_url_then_read_an_event_in_the_log(signed_in, live_serv
     assert field.input_value() == f"{live_server.url}/api/v1/inbound/{ds.inbound_token}"
     page.locator("#events-panel").get_by_role("button", name="Copy").click()
     status = page.locator("#inbound-url-copied")
-    page.wait_for_function("() => document.querySelector('#inbound-url-copied').textContent"
+    page.wait_for_function("() => document.querySelector('#inbound-url-copied')?.textContent"
                            ".includes('Copied')")  # fmt: skip
     assert status.get_attribute("aria-live") == "polite"
     assert page.evaluate("navigator.clipboard.readText()") == field.input_value()
@@ -76,7 +76,7 @@ def test_polling_settings_toggle_and_a_generated_key_is_shown_once(signed_in, li
     assert DataSource.objects.get(pk=ds.pk).event_secrets["signature_key"] == key
     assert "will not be shown again" in page.content()
     page.get_by_role("button", name="Copy").click()
-    page.wait_for_function("() => document.querySelector('#new-signature-key-copied').textContent"
+    page.wait_for_function("() => document.querySelector('#new-signature-key-copied')?.textContent"
                            ".includes('Copied')")  # fmt: skip
     assert page.evaluate("navigator.clipboard.readText()") == key
 

@@ -268,7 +268,9 @@ def test_an_admin_creates_an_item_and_previews_it_in_the_browser(live_server, pa
     assert "created" in page.locator(".messagelist").inner_text()
     page.get_by_role("link", name="Widget demo").click()
     page.fill("#dep-project", "OPS")
-    page.wait_for_function("() => document.querySelector('.pbw-status').textContent === '1 option'")
+    page.wait_for_function(
+        "() => document.querySelector('.pbw-status')?.textContent === '1 option'"
+    )
     page.get_by_role("combobox").press("ArrowDown")
     page.get_by_role("combobox").press("Enter")
     assert page.locator("#demo-value").inner_text() == "OPS-1"
