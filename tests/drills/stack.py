@@ -32,22 +32,11 @@ from cryptography.fernet import Fernet
 
 from tests.support.deploy import Service
 from tests.support.servers import ALLOWED_NETWORKS, free_port
+from tests.support.worker import wait_until as wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_DB = "plugboard_template"
 COMMAND_TIMEOUT = 120
-
-
-def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.1):
-    """``predicate()``'s first truthy value within ``timeout`` seconds, else AssertionError."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
