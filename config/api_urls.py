@@ -13,8 +13,10 @@ from apps.bulk.apis import (
 )
 from apps.datasources.apis import DataSourceViewSet
 from apps.events.apis import DataSourceEventsView, EventDetailView, PollNowView, RedeliverView
+from apps.events.views import ROUTE as INBOUND_ROUTE
 from apps.events.views import inbound
 from apps.items.apis import ItemViewSet, OptionsView
+from apps.proxy.views import ROUTE as PROXY_ROUTE
 from apps.proxy.views import DataSourceStatsView, ProxyView
 from apps.tenants.apis import ApiKeyViewSet
 
@@ -25,10 +27,11 @@ router.register("items", ItemViewSet, basename="item")
 
 urlpatterns = [
     path("items/<str:key>/options/", OptionsView.as_view(), name="item-options"),
-    # No API key: the token is the credential (apps.events.views).
-    path("inbound/<str:token>", inbound, name="event-inbound"),
-    # The rest of the path is taken as the client wrote it (see apps.proxy.paths).
-    re_path(r"^proxy/(?P<slug>[-\w]+)/(?P<path>.*)$", ProxyView.as_view(), name="proxy"),
+    # No API key: the token is the credential (apps.events.views). Calls are answered by
+    # InboundMiddleware; the route names them (and documents the endpoint).
+    re_path(rf"^{INBOUND_ROUTE}\Z", inbound, name="event-inbound"),
+    # Calls by remembered admin keys are answered by ProxyMiddleware, the others here.
+    re_path(rf"^{PROXY_ROUTE}$", ProxyView.as_view(), name="proxy"),
     path("datasources/<uuid:pk>/stats/", DataSourceStatsView.as_view(), name="datasource-stats"),
     path("datasources/<uuid:pk>/events/", DataSourceEventsView.as_view(), name="datasource-events"),
     path("datasources/<uuid:pk>/events/poll/", PollNowView.as_view(), name="datasource-poll"),

@@ -6,13 +6,16 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import pytest
+import redis
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from apps.core import health
+from apps.core import redis as plugboard_redis
 from apps.tenants.models import ApiKey, Role, Tenant
 from apps.tenants.services import api_key_create
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
@@ -100,3 +103,35 @@ def _clean_cache():
     cache.delete_pattern("*")
     health.forget()
     yield
+
+
+@pytest.fixture
+def redis_commands(monkeypatch):
+    """The commands the test's thread sends to Redis while the test runs, each round trip once
+    (a pipeline is one round trip: PIPELINE); not those of background threads (slots given
+    back, see apps.core.slots)."""
+    sent: list[str] = []
+    test_thread = threading.get_ident()
+    execute_command = redis.Redis.execute_command
+    execute_pipeline = redis.client.Pipeline.execute
+    execute_batch = plugboard_redis.Batch.execute
+
+    def command(self, *args, **options):
+        if threading.get_ident() == test_thread:
+            sent.append(str(args[0]).upper())
+        return execute_command(self, *args, **options)
+
+    def pipeline(self, *args, **kwargs):
+        if threading.get_ident() == test_thread:
+            sent.append("PIPELINE")
+        return execute_pipeline(self, *args, **kwargs)
+
+    def batch(self, *args, **kwargs):
+        if len(self) and threading.get_ident() == test_thread:
+            sent.append("PIPELINE")
+        return execute_batch(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", command)
+    monkeypatch.setattr(redis.client.Pipeline, "execute", pipeline)
+    monkeypatch.setattr(plugboard_redis.Batch, "execute", batch)
+    return sent

@@ -3,6 +3,7 @@ with its sentence, as the API does with its body."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,7 @@ from django.core.signals import request_finished
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import render
+from django.urls import ResolverMatch
 
 from apps.core import metrics, request_id
 from apps.core.errors import ApplicationError, as_application_error
@@ -132,3 +134,67 @@ class ApplicationErrorPageMiddleware:
             {"title": "This could not be done", "message": exception.message},
             status=exception.status,
         )
+
+
+def api_error_response(exception: BaseException) -> HttpResponse | None:
+    """The contract's error body for an exception that stands for an application error (see
+    ``as_application_error``), or None."""
+    error = as_application_error(exception)
+    if error is None:
+        return None
+    response = JsonResponse(error.as_body(), status=error.status)
+    for name, value in error.headers.items():
+        response[name] = value
+    return response
+
+
+class HotRouteMiddleware:
+    """Base of a middleware that answers one hot API route itself, placed right after the
+    middleware every response needs (request id and figures, HTTPS redirect and security
+    headers, CSP, Permissions-Policy): the middleware after those has nothing to do for a call
+    authenticated by its URL or a bearer key (sessions, CSRF, login lockouts, messages, static
+    files), and the route is found without walking the URLconf. What that middleware would
+    still add is added here: the host is checked against ALLOWED_HOSTS, the answer gets
+    ``X-Frame-Options`` and, when not streamed, its ``Content-Length``; an error that stands
+    for an application error gets the contract's body.
+
+    Subclasses set ``prefix`` and ``pattern`` (the path starts with the one, and the other
+    matches the whole of it, as the URLconf's route does), ``url_name`` and ``view`` (the
+    route's name and view, for the request's ``resolver_match``), and answer in ``answer``;
+    None sends the request the full way."""
+
+    prefix: str
+    pattern: re.Pattern[str]
+    url_name: str
+    view: Callable[..., Any]
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+        self.frame_options = getattr(settings, "X_FRAME_OPTIONS", "DENY").upper()
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        path = request.path_info
+        match = self.pattern.fullmatch(path) if path.startswith(self.prefix) else None
+        if match is None:
+            return self.get_response(request)
+        request.get_host()  # DisallowedHost (400) for a host not allowed, as on the full way
+        kwargs = match.groupdict()
+        try:
+            response = self.answer(request, **kwargs)
+        except Exception as exc:
+            response = api_error_response(exc)
+            if response is None:
+                raise
+        if response is None:
+            return self.get_response(request)
+        request.resolver_match = ResolverMatch(
+            self.view, (), kwargs, url_name=self.url_name, route=self.pattern.pattern
+        )
+        if "X-Frame-Options" not in response:
+            response["X-Frame-Options"] = self.frame_options
+        if not response.streaming and "Content-Length" not in response:
+            response["Content-Length"] = str(len(response.content))
+        return response
+
+    def answer(self, request: HttpRequest, **kwargs: str) -> HttpResponseBase | None:
+        raise NotImplementedError

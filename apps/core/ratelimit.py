@@ -107,7 +107,7 @@ def count(quotas: Iterable[Quota]) -> None:
     if client is None or not counting.quotas:
         return
     try:
-        pipe = client.pipeline(transaction=False)
+        pipe = redis.Batch(client)
         counting.queue(pipe)
         results = pipe.execute()
     except Exception as exc:

@@ -14,6 +14,7 @@ from typing import Any
 from django.core.cache import cache
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from redis.exceptions import ResponseError
 
 # The client and the key prefix are looked up once per process: each lookup through Django's
 # cache handler costs more than the Redis command on the hot path.
@@ -75,3 +76,80 @@ class Outage:
         if self.down:
             self.down = False
             self.logger.info(self.recovered_message)
+
+
+class Batch:
+    """Commands sent to Redis in one round trip by ``execute``, which returns their replies in
+    order: a redis-py pipeline (without MULTI) for the few commands the hot paths send, without
+    the pipeline's per-call machinery (its retry wrapper, command stack and reply callbacks),
+    which costs more than the commands themselves there. Replies are Redis's own: integers for
+    EXPIRE and ZREM, ``b"OK"`` or None for SET. A connection that fails is dropped (the pool
+    makes a new one); a command Redis refuses has its error as its reply."""
+
+    __slots__ = ("_client", "_commands")
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._commands: list[tuple[Any, ...]] = []
+
+    def __len__(self) -> int:
+        return len(self._commands)
+
+    def _add(self, *args: Any) -> Batch:
+        self._commands.append(args)
+        return self
+
+    def get(self, name: str) -> Batch:
+        return self._add("GET", name)
+
+    def mget(self, names: list[str]) -> Batch:
+        return self._add("MGET", *names)
+
+    def set(self, name: str, value: Any, *, nx: bool = False) -> Batch:
+        return self._add("SET", name, value, "NX") if nx else self._add("SET", name, value)
+
+    def incr(self, name: str) -> Batch:
+        return self._add("INCR", name)
+
+    def expire(self, name: str, seconds: int) -> Batch:
+        return self._add("EXPIRE", name, seconds)
+
+    def delete(self, *names: str) -> Batch:
+        return self._add("DEL", *names)
+
+    def zrem(self, name: str, *members: Any) -> Batch:
+        return self._add("ZREM", name, *members)
+
+    def evalsha(self, sha: str, numkeys: int, *args: Any) -> Batch:
+        return self._add("EVALSHA", sha, numkeys, *args)
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        commands, self._commands = self._commands, []
+        if not commands:
+            return []
+        pool = self._client.connection_pool
+        connection = pool.get_connection()  # (which reconnects one the server closed)
+        try:
+            connection.send_packed_command(connection.pack_commands(commands))
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(connection.read_response())
+                except ResponseError as exc:  # read whole: the connection is still in step
+                    replies.append(exc)
+        except BaseException:
+            connection.disconnect()
+            raise
+        finally:
+            pool.release(connection)
+        if raise_on_error:
+            for reply in replies:
+                if isinstance(reply, ResponseError):
+                    raise reply
+        return replies
+
+
+def batch() -> Batch | None:
+    """A ``Batch`` on the default cache's Redis, or None without Redis."""
+    found = client()
+    return Batch(found) if found is not None else None

@@ -1,18 +1,32 @@
 """Slots: at most ``limit`` things at once for one owner, across every process (Redis).
 
 A slot is a member of a sorted set scored by when it lapses, so a process that dies holding one
-holds it no longer than ``hold`` seconds. Taking one is one round trip (a script that drops
-lapsed members, counts, and adds), giving it back another. Without Redis, or when Redis fails,
-nothing is counted: the cap must not take the service down with the cache.
+holds it no longer than ``hold`` seconds. Taking one is a script that drops lapsed members,
+counts, and adds; it rides in a pipeline the caller sends anyway where there is one
+(``Taking``), else it is a round trip of its own. A slot given back is sent with the next
+pipeline this process sends to Redis for slots or stamps, or by a background thread within
+``FLUSH`` seconds when none goes: under load, giving back costs no round trip of its own, and
+a slot is free again a few milliseconds after its call ended at most (at once for a take that
+follows in the same process, whose pipeline carries it).
+
+Without Redis, or when Redis fails, nothing is counted: the cap must not take the service down
+with the cache.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import hashlib
 import logging
+import os
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from redis.exceptions import NoScriptError
 
 from apps.core import redis
 
@@ -30,38 +44,156 @@ redis.call('zadd', KEYS[1], ARGV[2], ARGV[4])
 redis.call('expire', KEYS[1], ARGV[5])
 return 1
 """
-_scripts: dict[int, object] = {}
+_TAKE_SHA = hashlib.sha1(_TAKE.encode()).hexdigest()  # noqa: S324 - Redis names scripts so
 POLL = 0.05
+FLUSH = 0.02  # a slot given back reaches Redis within this long (plus a round trip)
 
 
 class Full(Exception):
     """No slot came free in time."""
 
 
-def _take_script(client: object) -> object:
-    script = _scripts.get(id(client))
-    if script is None:
-        script = _scripts[id(client)] = client.register_script(_TAKE)  # type: ignore[attr-defined]
-    return script
+def _queue_take(pipe: Any, key: str, *, limit: int, hold: float, token: str) -> None:
+    now = time.time()
+    pipe.evalsha(_TAKE_SHA, 1, key, now, now + hold, limit, token, int(hold) + 60)
+
+
+def _took(client: Any, result: Any, key: str, *, limit: int, hold: float, token: str) -> bool:
+    """Whether the take's ``result`` took the slot; a Redis that did not know the script yet
+    (new, or restarted) is taught it and asked again. Other failures are raised."""
+    if isinstance(result, NoScriptError):
+        client.script_load(_TAKE)
+        pipe = redis.Batch(client)
+        _queue_take(pipe, key, limit=limit, hold=hold, token=token)
+        result = pipe.execute(raise_on_error=False)[0]
+    if isinstance(result, Exception):
+        raise result
+    return result == 1
+
+
+class _GivenBack:
+    """Slots given back by this process and not yet sent to Redis (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._reset()
+        atexit.register(self.flush)
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: list[tuple[str, str]] = []
+        self._due = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, key: str, token: str) -> None:
+        with self._lock:
+            self._pending.append((key, token))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="slots-given-back", daemon=True
+                )
+                self._thread.start()
+            self._due.set()
+
+    def queue(self, pipe: Any) -> int:
+        """Add what is pending to ``pipe`` (its first results are theirs); how many."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for key, token in pending:
+            pipe.zrem(key, token)
+        return len(pending)
+
+    def flush(self) -> None:
+        with contextlib.suppress(Exception):  # lost: those slots lapse after their hold
+            client = redis.client()
+            pipe = redis.Batch(client) if client is not None else None
+            if pipe is not None and self.queue(pipe):
+                pipe.execute()
+
+    def _run(self) -> None:
+        while True:
+            self._due.wait()
+            time.sleep(FLUSH)  # meanwhile, takes of this process may carry them
+            with self._lock:
+                self._due.clear()
+            self.flush()
+
+
+GIVEN_BACK = _GivenBack()
+os.register_at_fork(after_in_child=GIVEN_BACK._reset)
+
+
+class Taking:
+    """One slot of ``name`` asked for in a pipeline the caller sends anyway: ``queue`` adds the
+    take (and the slots this process gave back), ``read`` takes its results. ``slot(...,
+    taking=it)`` then holds the slot if it was taken, or waits for one as usual; a slot taken
+    but never handed to ``slot`` must be given back (``give_back``)."""
+
+    def __init__(self, name: str, *, limit: int, hold: float) -> None:
+        self.key = redis.key(f"slots:{name}")
+        self.limit = limit
+        self.hold = hold
+        self.token = uuid.uuid4().hex
+        self.taken = False
+        self._queued = 0
+
+    def __len__(self) -> int:
+        return self._queued
+
+    def queue(self, pipe: Any) -> None:
+        self._queued = GIVEN_BACK.queue(pipe)
+        if self.limit > 0:
+            _queue_take(pipe, self.key, limit=self.limit, hold=self.hold, token=self.token)
+            self._queued += 1
+
+    def read(self, results: Sequence[Any]) -> None:
+        # (A script Redis did not know yet, or any failure: not taken; ``slot`` asks again.)
+        self.taken = self.limit > 0 and len(results) == self._queued and results[-1] == 1
+
+    def adopt(self) -> str | None:
+        """The token of the slot taken, now held by the caller (None: none was taken)."""
+        if not self.taken:
+            return None
+        self.taken = False
+        return self.token
+
+    def give_back(self) -> None:
+        token = self.adopt()
+        if token is not None:
+            GIVEN_BACK.add(self.key, token)
+
+
+def _take(client: Any, key: str, *, limit: int, hold: float, token: str) -> bool:
+    pipe = redis.Batch(client)
+    released = GIVEN_BACK.queue(pipe)
+    _queue_take(pipe, key, limit=limit, hold=hold, token=token)
+    result = pipe.execute(raise_on_error=False)[released]
+    return _took(client, result, key, limit=limit, hold=hold, token=token)
 
 
 @contextlib.contextmanager
-def slot(name: str, *, limit: int, hold: float, wait: float) -> Iterator[None]:
+def slot(
+    name: str, *, limit: int, hold: float, wait: float, taking: Taking | None = None
+) -> Iterator[None]:
     """Hold one of ``limit`` slots of ``name`` (waiting up to ``wait`` seconds for one; Full
-    when none came free)."""
+    when none came free). ``taking``: a take already asked for in the caller's pipeline."""
     client = redis.client()
+    adopted = taking.adopt() if taking is not None else None
     if client is None or limit <= 0:
+        if adopted is not None and client is not None:
+            GIVEN_BACK.add(taking.key, adopted)  # (the limit went meanwhile)
         yield
         return
     key = redis.key(f"slots:{name}")
-    token = uuid.uuid4().hex
+    if adopted is not None and taking.key == key:
+        token, taken = adopted, True
+    else:
+        if adopted is not None:
+            GIVEN_BACK.add(taking.key, adopted)
+        token, taken = uuid.uuid4().hex, False
     give_up = time.monotonic() + wait
-    taken = False
-    while True:
-        now = time.time()
+    while not taken:
         try:
-            taken = bool(_take_script(client)(keys=[key], args=[now, now + hold, limit, token,
-                                                               int(hold) + 60]))  # fmt: skip
+            taken = _take(client, key, limit=limit, hold=hold, token=token)
         except Exception as exc:
             OUTAGE.failed(exc)
             break  # counted nowhere: go on
@@ -76,5 +208,4 @@ def slot(name: str, *, limit: int, hold: float, wait: float) -> Iterator[None]:
         yield
     finally:
         if taken:
-            with contextlib.suppress(Exception):
-                client.zrem(key, token)
+            GIVEN_BACK.add(key, token)

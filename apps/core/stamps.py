@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from django.db import models, transaction
 
@@ -31,6 +31,16 @@ from apps.core.errors import ApplicationError
 from apps.core.ratelimit import Counting
 
 logger = logging.getLogger("plugboard.cache")
+
+
+class Rider(Protocol):
+    """Commands that ride in a stamp's round trip: ``queue`` adds them to the pipeline, ``len``
+    then says how many results are theirs, and ``read`` takes those results (in order; a
+    failed command's is its exception)."""
+
+    def __len__(self) -> int: ...
+    def queue(self, pipe: Any) -> None: ...
+    def read(self, results: Sequence[Any]) -> None: ...
 
 
 class StampUnavailable(ApplicationError):
@@ -64,20 +74,31 @@ def read(name: str) -> str | None:
     return value.decode() if value is not None else None
 
 
-def read_counting(name: str, counting: Counting) -> str | None:
-    """``read`` of the stamp, and the request counted for ``counting``, in one round trip."""
+def read_counting(name: str, counting: Counting, *riders: Rider) -> str | None:
+    """``read`` of the stamp, and the request counted for ``counting``, in one round trip, with
+    whatever ``riders`` add to it (e.g. a slot taken, see ``slots.Taking``)."""
     client = redis.client()
-    if client is None or not counting:
+    if client is None or not (counting or riders):
         return read(name)
     try:
-        pipe = client.pipeline(transaction=False)
+        pipe = redis.Batch(client)
         pipe.get(redis.key(name))
+        counted = len(counting)
         counting.queue(pipe)
-        results = pipe.execute()
+        for rider in riders:
+            rider.queue(pipe)
+        results = pipe.execute(raise_on_error=False)
     except Exception:
         return None
-    counting.read(results[1:])
-    return results[0].decode() if results[0] is not None else None
+    counting.read(results[1 : 1 + counted])
+    at = 1 + counted
+    for rider in riders:
+        rider.read(results[at : at + len(rider)])
+        at += len(rider)
+    value = results[0]
+    if isinstance(value, Exception):
+        return None
+    return value.decode() if value is not None else None
 
 
 def current(name: str) -> str | None:

@@ -19,7 +19,7 @@ from apps.core.crypto import DecryptionError
 from apps.core.locks import LockTimeout, LockUnavailable, file_lock, redis_lock
 from apps.datasources.models import DataSource, Status, TokenState
 from apps.outbound.auth.base import StoredToken, TokenResult
-from apps.outbound.client import OPTIONS_MAX_BYTES, OutboundResponse
+from apps.outbound.client import MAX_TIMEOUT, OPTIONS_MAX_BYTES, OutboundResponse
 from apps.outbound.connection import Connection
 from apps.outbound.errors import SecretsUnreadable, UpstreamBusy
 from apps.outbound.service import NotConnected, connection_request
@@ -53,14 +53,32 @@ def connection_of(datasource: DataSource) -> Connection:
 SLOT_WAIT = 2.0
 
 
+def _hold(timeout: float) -> float:
+    """How long a slot outlives a process that died holding it."""
+    return timeout * 3 + 10
+
+
+def tenant_slot_taking(tenant_id: int) -> slots.Taking:
+    """A take of one of the tenant's call slots, to ride in a pipeline the caller sends anyway
+    (held as long as the longest call may take)."""
+    return slots.Taking(
+        f"upstream:{tenant_id}",
+        limit=limits.tenant_scalar("upstream_concurrency", tenant_id),
+        hold=_hold(MAX_TIMEOUT),
+    )
+
+
 @contextlib.contextmanager
-def tenant_call_slot(tenant_id: int, timeout: float) -> Iterator[None]:
+def tenant_call_slot(
+    tenant_id: int, timeout: float, taking: slots.Taking | None = None
+) -> Iterator[None]:
     """One of the calls a tenant may have in flight to its APIs at once (its
-    ``upstream_concurrency`` limit); UpstreamBusy when none comes free soon."""
+    ``upstream_concurrency`` limit); UpstreamBusy when none comes free soon. ``taking``: the
+    caller's take, already asked for (see ``tenant_slot_taking``)."""
     limit = limits.tenant_scalar("upstream_concurrency", tenant_id)
     try:
-        with slots.slot(f"upstream:{tenant_id}", limit=limit, hold=timeout * 3 + 10,
-                        wait=min(SLOT_WAIT, timeout)):  # fmt: skip
+        with slots.slot(f"upstream:{tenant_id}", limit=limit, hold=_hold(timeout),
+                        wait=min(SLOT_WAIT, timeout), taking=taking):  # fmt: skip
             yield
     except slots.Full:
         raise UpstreamBusy(limit=limit) from None

@@ -211,7 +211,7 @@ def _purge_cache(receiver: Receiver) -> None:
             logger.warning("inbound event of %s: the cache could not be purged", datasource.pk)
         return
     counted = len(counting)
-    pipe = client.pipeline(transaction=False)
+    pipe = redis.Batch(client)
     pipe.get(redis.key(remembered.stamp))
     counting.queue(pipe)
     datasource_cache_invalidate(

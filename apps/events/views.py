@@ -23,6 +23,8 @@ from apps.events.inbound import (
 )
 from apps.events.recording import Recorded
 
+# The endpoint's route under /api/v1/ (the URLconf's and InboundMiddleware's).
+ROUTE = r"inbound/(?P<token>[^/]+)"
 _NOT_FOUND = error_body(ErrorCode.NOT_FOUND, "No such inbound URL.")
 
 

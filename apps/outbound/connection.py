@@ -28,13 +28,16 @@ class Connection:
     # bounded per owner.
     owner: str = ""
     # A hold on one of the calls its owner may have in flight at once, given the seconds the
-    # call may take (UpstreamBusy when none comes free); None: no cap.
-    slot: Callable[[float], AbstractContextManager[None]] | None = field(
-        default=None, compare=False
-    )
+    # call may take and, when the caller asked for one already, that take (UpstreamBusy when
+    # none comes free); None: no cap.
+    slot: Callable[..., AbstractContextManager[None]] | None = field(default=None, compare=False)
 
-    def call_slot(self) -> AbstractContextManager[None]:
-        return self.slot(self.timeout_seconds) if self.slot else contextlib.nullcontext()
+    def call_slot(self, taking: Any = None) -> AbstractContextManager[None]:
+        if self.slot is None:
+            return contextlib.nullcontext()
+        if taking is None:
+            return self.slot(self.timeout_seconds)
+        return self.slot(self.timeout_seconds, taking=taking)
 
     @property
     def pool_key(self) -> str:

@@ -130,13 +130,15 @@ def connection_stream(
     request: OutboundRequest,
     *,
     max_bytes: int,
+    taking: object = None,
 ) -> Stream:
     """Send ``request`` (its URL absolute, its body replayable) on behalf of ``connection`` and
     hand back the answer unread, after one refresh-and-retry when the upstream said the token
-    expired. Redirects are not followed: the caller passes them on."""
+    expired. Redirects are not followed: the caller passes them on. ``taking``: the caller's
+    take of a call slot, already asked for (see ``Connection.call_slot``)."""
     request.headers = {**dict(connection.headers), **request.headers}
     held = contextlib.ExitStack()  # one of its owner's calls in flight, until the answer ends
-    held.enter_context(connection.call_slot())
+    held.enter_context(connection.call_slot(taking))
     try:
         stream = _open_with_refresh(connection, store, request, max_bytes=max_bytes)
     except BaseException:

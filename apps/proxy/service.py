@@ -186,10 +186,11 @@ def proxy_forward(
     headers: Mapping[str, str],
     body: RequestBody | None,
     proxy_base: Callable[[], str],
+    taking: object = None,
 ) -> ProxyAnswer:
     """Forward one call to ``datasource`` (see the module docstring). Errors before the
     answer starts are raised (typed, with the contract's codes); the upstream's own statuses
-    are its answer."""
+    are its answer. ``taking``: a take of the tenant's call slot already asked for."""
     started = time.perf_counter()
     url = upstream_url(datasource.base_url, raw_path, raw_query)
     overridden = [h["name"] for h in datasource.headers or []]
@@ -206,7 +207,7 @@ def proxy_forward(
     try:
         stream = connection_stream(
             connection_of(datasource), TokenStateStore(datasource.pk), request,
-            max_bytes=MAX_BODY_BYTES,
+            max_bytes=MAX_BODY_BYTES, taking=taking,
         )  # fmt: skip
     except OutboundError as exc:
         stats.record(datasource_id=datasource.pk, outcome=_failure_outcome(exc),

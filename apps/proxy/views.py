@@ -17,6 +17,7 @@ from apps.core import ratelimit, stamps
 from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError, Forbidden, NotFound
 from apps.core.memo import StampedMemo
+from apps.datasources.connections import tenant_slot_taking
 from apps.datasources.models import DataSource
 from apps.outbound.client import header_int
 from apps.proxy.paths import raw_request_path
@@ -35,6 +36,9 @@ _renderer = JSONRenderer()
 # What a browser may do with a proxied answer opened on this origin: nothing (no scripts, no
 # plugins, no same-origin access), whatever the upstream sent.
 SANDBOX = "default-src 'none'; sandbox"
+# The proxy's route under /api/v1/ (the URLconf's and ProxyMiddleware's): the rest of the path
+# is taken as the client wrote it (see apps.proxy.paths).
+ROUTE = r"proxy/(?P<slug>[-\w]+)/(?P<path>.*)"
 
 
 def datasource_by_slug(*, tenant_id: int, slug: str) -> DataSource | None:
@@ -102,8 +106,11 @@ def _client_body(request: HttpRequest) -> Any:
     return request_body(request, length=header_int(announced) or 0)
 
 
-def forward(request: HttpRequest, datasource: DataSource, slug: str) -> HttpResponseBase:
-    """Forward ``request`` to ``datasource`` and answer with what came back."""
+def forward(
+    request: HttpRequest, datasource: DataSource, slug: str, taking: object = None
+) -> HttpResponseBase:
+    """Forward ``request`` to ``datasource`` and answer with what came back (``taking``: a
+    take of the tenant's call slot already asked for)."""
     meta = request.META
     raw_uri = meta.get("RAW_URI") or meta.get("REQUEST_URI") or request.get_full_path()
     answer = proxy_forward(
@@ -114,6 +121,7 @@ def forward(request: HttpRequest, datasource: DataSource, slug: str) -> HttpResp
         headers=request.headers,
         body=_client_body(request),
         proxy_base=lambda: request.build_absolute_uri(f"/api/v1/proxy/{slug}/"),
+        taking=taking,
     )
     return _response(answer)
 
@@ -171,12 +179,6 @@ class ProxyView(TenantScopedAPIView):
     renderer_classes = [JSONRenderer]
     http_method_names = [m.lower() for m in METHODS]
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        # A call by an admin key this process remembers, for a data source it remembers, skips
-        # the API view's machinery: one Redis read confirms both.
-        answered = _by_remembered_key(request, kwargs["slug"])
-        return answered if answered is not None else super().dispatch(request, *args, **kwargs)
-
     def _proxy(self, request: Request, slug: str, path: str = "") -> HttpResponseBase:
         key_id = request.auth.pk if isinstance(request.auth, ApiKey) else None
         ratelimit.count(limits.quotas("proxy", request.tenant.pk, key=key_id))
@@ -211,8 +213,10 @@ class ProxyView(TenantScopedAPIView):
         return self._proxy(request, slug)
 
 
-def _by_remembered_key(request: HttpRequest, slug: str) -> HttpResponseBase | None:
-    """The answer to a call by a remembered admin key; None sends the call the full way."""
+def by_remembered_key(request: HttpRequest, slug: str) -> HttpResponseBase | None:
+    """The answer to a call by a remembered admin key (``ProxyMiddleware`` asks); None sends
+    the call the full way. The one Redis round trip that confirms the key also counts the call
+    and takes a call slot."""
     if request.method not in METHODS:
         return None
     raw = bearer_key(request)
@@ -222,11 +226,12 @@ def _by_remembered_key(request: HttpRequest, slug: str) -> HttpResponseBase | No
     tenant_id = remembered.value.tenant_id
     stamp = stamps.tenant_stamp(tenant_id)
     counting = ratelimit.Counting(limits.quotas("proxy", tenant_id, key=remembered.value.pk))
-    current = {stamp: stamps.read_counting(stamp, counting)}
-    if not remembered.confirm(current):
-        return None  # (the full way counts it again: a key that changed is rare)
-    known = DATASOURCES.recall((tenant_id, slug))
+    taking = tenant_slot_taking(tenant_id)
     try:
+        current = {stamp: stamps.read_counting(stamp, counting, taking)}
+        if not remembered.confirm(current):
+            return None  # (the full way counts it again: a key that changed is rare)
+        known = DATASOURCES.recall((tenant_id, slug))
         counting.check()
         if known is not None and known.confirm(current):
             datasource: DataSource | None = known.value
@@ -234,9 +239,11 @@ def _by_remembered_key(request: HttpRequest, slug: str) -> HttpResponseBase | No
             datasource = datasource_by_slug(tenant_id=tenant_id, slug=slug)
         if datasource is None:
             raise NotFound("No data source with this slug.")
-        return forward(request, datasource, slug)
+        return forward(request, datasource, slug, taking)
     except ApplicationError as exc:
         return _error(exc)
+    finally:
+        taking.give_back()  # (when it was not handed on: refused before the call)
 
 
 class StatsSerializer(serializers.Serializer):

@@ -49,6 +49,10 @@ MIDDLEWARE = [
     # response gets the Content-Security-Policy and the Permissions-Policy.
     "apps.core.middleware.ContentSecurityPolicyMiddleware",
     "apps.core.middleware.PermissionsPolicyMiddleware",
+    # The hot API routes answer here: what follows has nothing to do for them (see
+    # apps.core.middleware.HotRouteMiddleware).
+    "apps.proxy.middleware.ProxyMiddleware",
+    "apps.events.middleware.InboundMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.items.cors.OptionsPreflightMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

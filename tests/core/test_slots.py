@@ -59,3 +59,73 @@ def test_no_limit_and_no_redis_hold_nothing_back(db):
         slots.slot("t5", limit=1, hold=30, wait=0),
     ):
         pass
+
+
+def _holders(name):
+    from apps.core import redis
+
+    return redis.client().zcard(redis.key(f"slots:{name}"))
+
+
+def test_a_slot_given_back_reaches_redis_soon_without_another_call(db):
+    with slots.slot("t6", limit=1, hold=30, wait=0):
+        assert _holders("t6") == 1
+    # No take follows in this process: the background thread sends it within FLUSH.
+    deadline = time.monotonic() + 2
+    while _holders("t6") and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert _holders("t6") == 0
+
+
+def test_a_take_riding_in_a_callers_round_trip_is_held_and_given_back(db, redis_commands):
+    from apps.core import redis, stamps
+    from apps.core.ratelimit import Counting
+
+    with slots.slot("t7", limit=1, hold=30, wait=0):
+        pass  # given back, not sent yet: the next round trip carries it
+    taking = slots.Taking("t7", limit=1, hold=30)
+    redis_commands.clear()
+    stamps.read_counting("stamp:t7", Counting([]), taking)
+    assert redis_commands == ["PIPELINE"]  # the given back slot, the stamp and the take
+    assert taking.taken and _holders("t7") == 1
+    with (
+        slots.slot("t7", limit=1, hold=30, wait=0, taking=taking),
+        pytest.raises(slots.Full),
+        slots.slot("t7", limit=1, hold=30, wait=0),
+    ):
+        pass
+    assert not taking.taken  # held by the slot above, and given back by it
+    taking.give_back()  # a no-op now
+    with slots.slot("t7", limit=1, hold=30, wait=0):
+        assert redis.client().zscore(redis.key("slots:t7"), taking.token) is None
+
+
+def test_a_take_that_found_no_slot_waits_for_one_as_usual(db):
+    taking = slots.Taking("t8", limit=1, hold=30)
+    with slots.slot("t8", limit=1, hold=30, wait=0):
+        from apps.core import stamps
+        from apps.core.ratelimit import Counting
+
+        stamps.read_counting("stamp:t8", Counting([]), taking)
+        assert not taking.taken
+        with pytest.raises(slots.Full), slots.slot("t8", limit=1, hold=30, wait=0.1,
+                                                   taking=taking):  # fmt: skip
+            pass
+    with slots.slot("t8", limit=1, hold=30, wait=0, taking=taking):
+        assert _holders("t8") == 1
+
+
+def test_a_redis_that_forgot_the_script_is_taught_it_again(db):
+    from apps.core import redis, stamps
+    from apps.core.ratelimit import Counting
+
+    redis.client().script_flush()
+    taking = slots.Taking("t9", limit=1, hold=30)
+    stamps.read_counting("stamp:t9", Counting([]), taking)
+    assert not taking.taken  # Redis answered NOSCRIPT
+    with slots.slot("t9", limit=1, hold=30, wait=0, taking=taking):
+        assert _holders("t9") == 1  # the slot loaded the script and took one
+    taking = slots.Taking("t9", limit=1, hold=30)
+    stamps.read_counting("stamp:t9", Counting([]), taking)
+    assert taking.taken
+    taking.give_back()

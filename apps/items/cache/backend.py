@@ -120,7 +120,7 @@ def load(
     names = [redis.key(keys.entry(name)), redis.key(purge), *map(redis.key, stamp_names)]
     try:
         if counting:
-            pipe = client.pipeline(transaction=False)
+            pipe = redis.Batch(client)
             pipe.mget(names)
             counting.queue(pipe)
             results = pipe.execute()

@@ -1,0 +1,49 @@
+"""One round trip of commands (apps.core.redis.Batch) against the real Redis."""
+
+import pytest
+from redis.exceptions import ResponseError
+
+from apps.core import redis
+
+
+@pytest.fixture
+def batch(db):
+    found = redis.batch()
+    assert found is not None
+    return found
+
+
+def test_replies_come_back_in_order(batch):
+    key = redis.key("batch:a")
+    batch.set(key, "1").incr(key).expire(key, 60).get(key).mget([key, key + ":none"])
+    batch.zrem(redis.key("batch:z"), "nobody").delete(key)
+    assert len(batch) == 7
+    assert batch.execute() == [b"OK", 2, 1, b"2", [b"2", None], 0, 1]
+    assert len(batch) == 0 and batch.execute() == []
+    assert batch.set(key, "x", nx=True).set(key, "y", nx=True).execute() == [b"OK", None]
+
+
+def test_a_refused_command_is_its_reply_and_the_others_still_run(batch):
+    key = redis.key("batch:b")
+    batch.set(key, "text").incr(key).get(key)
+    with pytest.raises(ResponseError):
+        batch.execute()
+    batch.set(key, "text").incr(key).get(key)
+    replies = batch.execute(raise_on_error=False)
+    assert replies[0] == b"OK" and isinstance(replies[1], ResponseError) and replies[2] == b"text"
+    assert redis.client().ping()  # the connection stayed in step: the pool's next one works
+
+
+def test_a_connection_the_server_closed_is_replaced(batch, settings):
+    import redis as redis_py
+
+    batch.get(redis.key("batch:c")).execute()
+    pooled = redis.client().connection_pool
+    before = {id(c) for c in pooled._available_connections}
+    other = redis_py.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+    try:
+        other.client_kill_filter(_type="normal", skipme=True)  # every other client's
+    finally:
+        other.close()
+    assert batch.get(redis.key("batch:c")).execute() == [None]
+    assert {id(c) for c in pooled._available_connections} == before  # reconnected in place
