@@ -117,11 +117,17 @@ class Batch:
     def delete(self, *names: str) -> Batch:
         return self._add("DEL", *names)
 
+    def zadd(self, name: str, score: float, member: Any) -> Batch:
+        return self._add("ZADD", name, score, member)
+
+    def zcard(self, name: str) -> Batch:
+        return self._add("ZCARD", name)
+
     def zrem(self, name: str, *members: Any) -> Batch:
         return self._add("ZREM", name, *members)
 
-    def evalsha(self, sha: str, numkeys: int, *args: Any) -> Batch:
-        return self._add("EVALSHA", sha, numkeys, *args)
+    def zremrangebyscore(self, name: str, low: Any, high: Any) -> Batch:
+        return self._add("ZREMRANGEBYSCORE", name, low, high)
 
     def execute(self, raise_on_error: bool = True) -> list[Any]:
         commands, self._commands = self._commands, []

@@ -1,9 +1,9 @@
 """Slots: at most ``limit`` things at once for one owner, across every process (Redis).
 
 A slot is a member of a sorted set scored by when it lapses, so a process that dies holding one
-holds it no longer than ``hold`` seconds. Taking one is a script that drops lapsed members,
-counts, and adds; it rides in a pipeline the caller sends anyway where there is one
-(``Taking``), else it is a round trip of its own. A slot given back is sent with the next
+holds it no longer than ``hold`` seconds. Taking one (see ``_queue_take``) rides in a round
+trip the caller sends anyway where there is one (``Taking``), else it is a round trip of its
+own. A slot given back is sent with the next
 pipeline this process sends to Redis for slots or stamps, or by a background thread within
 ``FLUSH`` seconds when none goes: under load, giving back costs no round trip of its own, and
 a slot is free again a few milliseconds after its call ended at most (at once for a take that
@@ -17,16 +17,12 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import hashlib
 import logging
 import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
-
-from redis.exceptions import NoScriptError
 
 from apps.core import redis
 
@@ -37,14 +33,6 @@ OUTAGE = redis.Outage(
     recovered="concurrency caps are counted again",
 )
 
-_TAKE = """
-redis.call('zremrangebyscore', KEYS[1], '-inf', ARGV[1])
-if redis.call('zcard', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
-redis.call('zadd', KEYS[1], ARGV[2], ARGV[4])
-redis.call('expire', KEYS[1], ARGV[5])
-return 1
-"""
-_TAKE_SHA = hashlib.sha1(_TAKE.encode()).hexdigest()  # noqa: S324 - Redis names scripts so
 POLL = 0.05
 FLUSH = 0.02  # a slot given back reaches Redis within this long (plus a round trip)
 
@@ -53,22 +41,32 @@ class Full(Exception):
     """No slot came free in time."""
 
 
-def _queue_take(pipe: Any, key: str, *, limit: int, hold: float, token: str) -> None:
+# A take adds the slot, then counts: a taker that counts more than the limit backs out. Of
+# the slots held at any moment, the last to be counted saw them all, so no more than ``limit``
+# are ever held at once (two takers racing for the last one may both back out, and try again
+# after POLL). Lapsed slots are dropped first. Plain commands: a script would cost Redis
+# twice the time.
+_TAKE_COMMANDS = 4
+
+
+def _queue_take(pipe: Any, key: str, *, hold: float, token: str) -> None:
     now = time.time()
-    pipe.evalsha(_TAKE_SHA, 1, key, now, now + hold, limit, token, int(hold) + 60)
+    pipe.zremrangebyscore(key, "-inf", now)
+    pipe.zadd(key, now + hold, token)
+    pipe.zcard(key)
+    pipe.expire(key, int(hold) + 60)
 
 
-def _took(client: Any, result: Any, key: str, *, limit: int, hold: float, token: str) -> bool:
-    """Whether the take's ``result`` took the slot; a Redis that did not know the script yet
-    (new, or restarted) is taught it and asked again. Other failures are raised."""
-    if isinstance(result, NoScriptError):
-        client.script_load(_TAKE)
-        pipe = redis.Batch(client)
-        _queue_take(pipe, key, limit=limit, hold=hold, token=token)
-        result = pipe.execute(raise_on_error=False)[0]
-    if isinstance(result, Exception):
-        raise result
-    return result == 1
+def _took(client: Any, replies: Sequence[Any], key: str, *, limit: int, token: str) -> bool:
+    """Whether the take whose ``replies`` these are got the slot (one that did not is given
+    back at once: it would count against the others). Failures are raised."""
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    if replies[2] <= limit:
+        return True
+    client.zrem(key, token)
+    return False
 
 
 class _GivenBack:
@@ -123,8 +121,8 @@ os.register_at_fork(after_in_child=GIVEN_BACK._reset)
 
 
 class Taking:
-    """One slot of ``name`` asked for in a pipeline the caller sends anyway: ``queue`` adds the
-    take (and the slots this process gave back), ``read`` takes its results. ``slot(...,
+    """One slot of ``name`` asked for in a round trip the caller sends anyway: ``queue`` adds
+    the take (and the slots this process gave back), ``read`` takes its replies. ``slot(...,
     taking=it)`` then holds the slot if it was taken, or waits for one as usual; a slot taken
     but never handed to ``slot`` must be given back (``give_back``)."""
 
@@ -132,7 +130,7 @@ class Taking:
         self.key = redis.key(f"slots:{name}")
         self.limit = limit
         self.hold = hold
-        self.token = uuid.uuid4().hex
+        self.token = os.urandom(12).hex()
         self.taken = False
         self._queued = 0
 
@@ -142,12 +140,19 @@ class Taking:
     def queue(self, pipe: Any) -> None:
         self._queued = GIVEN_BACK.queue(pipe)
         if self.limit > 0:
-            _queue_take(pipe, self.key, limit=self.limit, hold=self.hold, token=self.token)
-            self._queued += 1
+            _queue_take(pipe, self.key, hold=self.hold, token=self.token)
+            self._queued += _TAKE_COMMANDS
 
     def read(self, results: Sequence[Any]) -> None:
-        # (A script Redis did not know yet, or any failure: not taken; ``slot`` asks again.)
-        self.taken = self.limit > 0 and len(results) == self._queued and results[-1] == 1
+        if self.limit <= 0 or len(results) != self._queued:
+            return
+        try:
+            self.taken = _took(redis.client(), results[-_TAKE_COMMANDS:], self.key,
+                               limit=self.limit, token=self.token)  # fmt: skip
+        except Exception:  # not taken (and added at most): ``slot`` asks again
+            with contextlib.suppress(Exception):
+                redis.client().zrem(self.key, self.token)
+            self.taken = False
 
     def adopt(self) -> str | None:
         """The token of the slot taken, now held by the caller (None: none was taken)."""
@@ -165,9 +170,9 @@ class Taking:
 def _take(client: Any, key: str, *, limit: int, hold: float, token: str) -> bool:
     pipe = redis.Batch(client)
     released = GIVEN_BACK.queue(pipe)
-    _queue_take(pipe, key, limit=limit, hold=hold, token=token)
-    result = pipe.execute(raise_on_error=False)[released]
-    return _took(client, result, key, limit=limit, hold=hold, token=token)
+    _queue_take(pipe, key, hold=hold, token=token)
+    replies = pipe.execute(raise_on_error=False)[released:]
+    return _took(client, replies, key, limit=limit, token=token)
 
 
 @contextlib.contextmanager
@@ -189,7 +194,7 @@ def slot(
     else:
         if adopted is not None:
             GIVEN_BACK.add(taking.key, adopted)
-        token, taken = uuid.uuid4().hex, False
+        token, taken = os.urandom(12).hex(), False
     give_up = time.monotonic() + wait
     while not taken:
         try:

@@ -42,7 +42,7 @@ from apps.outbound.errors import (
 )
 from apps.outbound.headers import header_value_problem
 from apps.outbound.redaction import redact_url
-from apps.outbound.transport import Deadline, Trace, exact_target, new_session, sessions
+from apps.outbound.transport import Answer, Deadline, Trace, exact_target, new_session, sessions
 
 logger = logging.getLogger("plugboard.outbound")
 
@@ -234,7 +234,7 @@ def _map_transport_error(
     return UpstreamUnreachable(f"Could not connect to {where}.")
 
 
-def _read_capped(response: requests.Response, max_bytes: int, where: str) -> bytes:
+def _read_capped(response: Answer, max_bytes: int, where: str) -> bytes:
     declared = header_int(response.headers.get("Content-Length"))
     encoded = response.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
     if declared is not None and declared > max_bytes and not encoded:
@@ -255,9 +255,7 @@ def _read_capped(response: requests.Response, max_bytes: int, where: str) -> byt
     return b"".join(chunks)
 
 
-def _next_request(
-    current: OutboundRequest, response: requests.Response, status: int
-) -> OutboundRequest:
+def _next_request(current: OutboundRequest, response: Answer, status: int) -> OutboundRequest:
     location = response.headers.get("Location")
     if not location:
         raise UnexpectedResponse("The upstream API redirected without saying where to.")
@@ -381,9 +379,7 @@ class _Call:
         headers["Host"] = target.host_header
         return url, headers
 
-    def _send_hop(
-        self, current: OutboundRequest, target: policy.Target, carry: bool
-    ) -> requests.Response:
+    def _send_hop(self, current: OutboundRequest, target: policy.Target, carry: bool) -> Answer:
         """Check the destination and send one request to the checked address."""
         dns_started = time.perf_counter()
         pin, addresses = policy.check_target(
@@ -414,7 +410,7 @@ class _Call:
             except (requests.RequestException, Urllib3HTTPError, OSError, ValueError) as exc:
                 raise _map_transport_error(exc, target, self.deadline) from None
 
-    def open(self) -> tuple[requests.Response, policy.Target]:
+    def open(self) -> tuple[Answer, policy.Target]:
         """The final answer (after redirects), its body not read yet."""
         current, origin, carry = self.request, None, True
         while True:
@@ -441,7 +437,7 @@ class _Call:
                 upstream.close()
             self.hops += 1
 
-    def read(self, upstream: requests.Response, target: policy.Target, max_bytes: int) -> bytes:
+    def read(self, upstream: Answer, target: policy.Target, max_bytes: int) -> bytes:
         """The body, at most ``max_bytes`` after decompression, within the deadline."""
         with self.deadline.active(self.trace):
             try:
@@ -509,7 +505,7 @@ def send(
         elapsed = call.log_answer(target, upstream.status_code)
         return OutboundResponse(
             status_code=upstream.status_code,
-            headers=CaseInsensitiveDict(upstream.headers),
+            headers=upstream.headers,
             content=content,
             url=target.url,
             elapsed_ms=elapsed,
@@ -526,12 +522,12 @@ class Stream:
     """An upstream answer whose body is read as it arrives, within the call's deadline and
     size cap (the proxy's pass-through). Close it when done."""
 
-    def __init__(self, call: _Call, upstream: requests.Response, target: policy.Target,
+    def __init__(self, call: _Call, upstream: Answer, target: policy.Target,
                  max_bytes: int) -> None:  # fmt: skip
         self._call, self._upstream, self._target = call, upstream, target
         self.max_bytes = max_bytes
         self.status_code = upstream.status_code
-        self.headers = upstream.headers  # already case-insensitive (requests)
+        self.headers = upstream.headers  # case-insensitive
         self.url = target.url
         self.read_bytes = 0
         self._closed = False
@@ -548,7 +544,10 @@ class Stream:
 
     def prefetch(self, limit: int) -> bytes:
         """Read up to about ``limit`` bytes now (kept for ``chunks``); the bytes read so far."""
+        declared = self.declared_length
         while sum(map(len, self._prefetched)) < limit:
+            if declared is not None and self.read_bytes >= declared:
+                break  # all of it (no read for the end: the connection went back with the last)
             chunk = self._next_chunk(_READ_CHUNK)
             if chunk is None:
                 break

@@ -27,6 +27,7 @@ from typing import Any
 import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 from urllib3.connection import HTTPSConnection
 from urllib3.connectionpool import HTTPSConnectionPool
 
@@ -200,6 +201,25 @@ class NoCookies(CookieJar):
         return None
 
 
+class Answer:
+    """An upstream's answer as the transport hands it back: its status, its headers (read
+    case-insensitively, repeated ones joined) and ``raw``, urllib3's response with the body
+    not read yet. ``close`` gives the connection back to its pool (closed first when the body
+    was not read to its end)."""
+
+    __slots__ = ("headers", "raw", "request", "status_code")
+
+    def __init__(self, raw: Any, request: Any = None) -> None:
+        self.raw = raw
+        self.request = request  # what was sent (as on a requests Response)
+        self.status_code: int = raw.status
+        self.headers = CaseInsensitiveDict(raw.headers)
+
+    def close(self) -> None:
+        self.raw.close()
+        self.raw.release_conn()
+
+
 class PinnedAdapter(HTTPAdapter):
     """Connects to the checked address in ``request.plugboard_pin``; refuses anything else."""
 
@@ -225,6 +245,11 @@ class PinnedAdapter(HTTPAdapter):
             scheme="https",
             pool_kwargs={"server_hostname": pin.hostname, "ssl_context": self.ssl_context},
         )
+
+    def build_response(self, req: Any, resp: Any) -> Any:
+        # The client reads the status, the headers and the raw body only: a requests Response
+        # (its cookie jar, encoding guess and history) would cost more than the rest of it.
+        return Answer(resp, req)
 
     def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
         # Trust comes from our SSL context alone; `verify` and the environment cannot change it.

@@ -115,17 +115,26 @@ def test_a_take_that_found_no_slot_waits_for_one_as_usual(db):
         assert _holders("t8") == 1
 
 
-def test_a_redis_that_forgot_the_script_is_taught_it_again(db):
-    from apps.core import redis, stamps
-    from apps.core.ratelimit import Counting
+def test_racing_takers_never_hold_more_than_the_limit(db):
+    held, most, lock = [0], [0], threading.Lock()
+    failures: list[BaseException] = []
 
-    redis.client().script_flush()
-    taking = slots.Taking("t9", limit=1, hold=30)
-    stamps.read_counting("stamp:t9", Counting([]), taking)
-    assert not taking.taken  # Redis answered NOSCRIPT
-    with slots.slot("t9", limit=1, hold=30, wait=0, taking=taking):
-        assert _holders("t9") == 1  # the slot loaded the script and took one
-    taking = slots.Taking("t9", limit=1, hold=30)
-    stamps.read_counting("stamp:t9", Counting([]), taking)
-    assert taking.taken
-    taking.give_back()
+    def take_often() -> None:
+        try:
+            for _ in range(15):
+                with slots.slot("t9", limit=2, hold=30, wait=5):
+                    with lock:
+                        held[0] += 1
+                        most[0] = max(most[0], held[0])
+                    time.sleep(0.002)
+                    with lock:
+                        held[0] -= 1
+        except BaseException as exc:
+            failures.append(exc)
+
+    takers = [threading.Thread(target=take_often) for _ in range(6)]
+    for taker in takers:
+        taker.start()
+    for taker in takers:
+        taker.join(timeout=60)
+    assert not failures and most[0] == 2
