@@ -67,6 +67,11 @@ class RateLimited(ApplicationError):
         )
 
 
+# The counters this process has set to expire, in the window it did so: each is sent its
+# EXPIRE once per window and process, not with every count.
+_expiring: dict[str, int] = {}
+
+
 class Counting:
     """One request counted against ``quotas`` (those with a limit)."""
 
@@ -75,22 +80,42 @@ class Counting:
         now = time.time()
         self.window = int(now // WINDOW)
         self.retry_after = max(math.ceil(WINDOW - now % WINDOW), 1)
+        self._queued: list[tuple[str, bool]] = []  # (key, whether its EXPIRE went along)
+
+    def __bool__(self) -> bool:
+        """Whether there is anything to count (nothing once counted: a request counts once)."""
+        return bool(self.quotas) and not hasattr(self, "counts")
 
     def __len__(self) -> int:
-        """How many commands ``queue`` adds (none once counted: a request counts once)."""
-        return 0 if hasattr(self, "counts") else 2 * len(self.quotas)
+        """How many commands ``queue`` added (ask after it: it decides which go along)."""
+        return sum(2 if expiring else 1 for _, expiring in self._queued)
 
     def queue(self, pipe: Any) -> None:
         if hasattr(self, "counts"):
             return
+        self._queued = []
         for quota in self.quotas:
             key = quota.key(self.window)
             pipe.incr(key)
-            pipe.expire(key, WINDOW + 5)
+            expiring = _expiring.get(key) != self.window
+            if expiring:
+                if len(_expiring) > 10_000:
+                    _expiring.clear()
+                _expiring[key] = self.window
+                pipe.expire(key, WINDOW + 5)
+            self._queued.append((key, expiring))
 
     def read(self, results: Sequence[Any]) -> None:
         """Take the results of the commands ``queue`` added (in order)."""
-        self.counts = list(results[0::2])
+        counts, at = [], 0
+        for key, expiring in self._queued:
+            count = results[at] if at < len(results) else None
+            counts.append(count)
+            at += 2 if expiring else 1
+            if count == 1 and not expiring:
+                # Made anew though this process had set it to expire (Redis restarted).
+                redis.LATER.add("EXPIRE", key, WINDOW + 5)
+        self.counts = counts
 
     def check(self) -> None:
         """Raise RateLimited for the first quota the counts read exceed (nothing read: the

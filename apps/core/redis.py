@@ -8,12 +8,18 @@ caller has its own way without it.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
+import os
+import threading
+import time
 from typing import Any
 
 from django.core.cache import cache
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 # The client and the key prefix are looked up once per process: each lookup through Django's
@@ -78,13 +84,77 @@ class Outage:
             self.logger.info(self.recovered_message)
 
 
+class _Later:
+    """Commands with no hurry (a slot given back, a counter's expiry): each goes with the next
+    ``Batch`` this process sends, or with a background thread's within ``LATER_SECONDS`` when
+    none goes. Under load they cost no round trip of their own. Lost when Redis fails (what
+    they would do is bounded anyway: a slot lapses, a counter is named by its minute)."""
+
+    def __init__(self) -> None:
+        self._reset()
+        atexit.register(self.flush)
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: list[tuple[Any, ...]] = []
+        self._due = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, *command: Any) -> None:
+        with self._lock:
+            self._pending.append(command)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="redis-later", daemon=True)
+                self._thread.start()
+            self._due.set()
+
+    def take(self) -> list[tuple[Any, ...]]:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        return pending
+
+    def flush(self) -> None:
+        with contextlib.suppress(Exception):
+            batch = _batch()
+            if batch is not None:
+                batch.execute(raise_on_error=False)
+
+    def _run(self) -> None:
+        while True:
+            self._due.wait()
+            time.sleep(LATER_SECONDS)  # meanwhile, batches of this process may carry them
+            with self._lock:
+                self._due.clear()
+                pending = bool(self._pending)
+            if pending:
+                self.flush()
+
+
+LATER_SECONDS = 0.02
+LATER = _Later()
+os.register_at_fork(after_in_child=LATER._reset)
+
+
+class _Connections(threading.local):
+    """One connection per thread for batches, beside the pool (see ``Batch``)."""
+
+    pid = 0
+    pool: Any = None
+    connection: Any = None
+
+
+_connections = _Connections()
+
+
 class Batch:
     """Commands sent to Redis in one round trip by ``execute``, which returns their replies in
-    order: a redis-py pipeline (without MULTI) for the few commands the hot paths send, without
-    the pipeline's per-call machinery (its retry wrapper, command stack and reply callbacks),
-    which costs more than the commands themselves there. Replies are Redis's own: integers for
-    EXPIRE and ZREM, ``b"OK"`` or None for SET. A connection that fails is dropped (the pool
-    makes a new one); a command Redis refuses has its error as its reply."""
+    order: a redis-py pipeline (without MULTI) for the few commands the hot paths send, at a
+    fraction of its cost there. Each thread sends its batches on a connection of its own, made
+    like the pool's, so that no batch pays for checking a connection out and probing it; the
+    commands of ``LATER`` ride along. Replies are Redis's own: integers for EXPIRE and ZREM,
+    ``b"OK"`` or None for SET. A command Redis refuses has its error as its reply; a
+    connection that fails is dropped, and a batch that found it closed by the server (after a
+    restart) is sent once more on a new one."""
 
     __slots__ = ("_client", "_commands")
 
@@ -129,25 +199,32 @@ class Batch:
     def zremrangebyscore(self, name: str, low: Any, high: Any) -> Batch:
         return self._add("ZREMRANGEBYSCORE", name, low, high)
 
+    def _connection(self) -> tuple[Any, bool]:
+        """This thread's connection (made anew after a fork or for another pool), and whether
+        it is new."""
+        pool = self._client.connection_pool
+        local = _connections
+        if local.connection is not None and local.pool is pool and local.pid == os.getpid():
+            return local.connection, False
+        local.connection = pool.connection_class(**pool.connection_kwargs)
+        local.pool, local.pid = pool, os.getpid()
+        return local.connection, True
+
     def execute(self, raise_on_error: bool = True) -> list[Any]:
         commands, self._commands = self._commands, []
-        if not commands:
+        later = LATER.take()
+        if not commands and not later:
             return []
-        pool = self._client.connection_pool
-        connection = pool.get_connection()  # (which reconnects one the server closed)
+        everything = later + commands
+        connection, new = self._connection()
         try:
-            connection.send_packed_command(connection.pack_commands(commands))
-            replies: list[Any] = []
-            for _ in commands:
-                try:
-                    replies.append(connection.read_response())
-                except ResponseError as exc:  # read whole: the connection is still in step
-                    replies.append(exc)
-        except BaseException:
-            connection.disconnect()
-            raise
-        finally:
-            pool.release(connection)
+            replies = _round_trip(connection, everything)
+        except RedisConnectionError:
+            if new:
+                raise
+            connection, _ = self._connection()  # (the failed one was dropped)
+            replies = _round_trip(connection, everything)
+        replies = replies[len(later) :]
         if raise_on_error:
             for reply in replies:
                 if isinstance(reply, ResponseError):
@@ -155,7 +232,27 @@ class Batch:
         return replies
 
 
-def batch() -> Batch | None:
-    """A ``Batch`` on the default cache's Redis, or None without Redis."""
+def _round_trip(connection: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+    try:
+        connection.send_packed_command(connection.pack_commands(commands), check_health=False)
+        replies: list[Any] = []
+        for _ in commands:
+            try:
+                replies.append(connection.read_response())
+            except ResponseError as exc:  # read whole: the connection is still in step
+                replies.append(exc)
+    except BaseException:
+        connection.disconnect()
+        _connections.connection = None
+        raise
+    return replies
+
+
+def _batch() -> Batch | None:
     found = client()
     return Batch(found) if found is not None else None
+
+
+def batch() -> Batch | None:
+    """A ``Batch`` on the default cache's Redis, or None without Redis."""
+    return _batch()

@@ -83,8 +83,8 @@ def read_counting(name: str, counting: Counting, *riders: Rider) -> str | None:
     try:
         pipe = redis.Batch(client)
         pipe.get(redis.key(name))
-        counted = len(counting)
         counting.queue(pipe)
+        counted = len(counting)
         for rider in riders:
             rider.queue(pipe)
         results = pipe.execute(raise_on_error=False)

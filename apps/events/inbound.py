@@ -210,10 +210,10 @@ def _purge_cache(receiver: Receiver) -> None:
         except StampUnavailable:
             logger.warning("inbound event of %s: the cache could not be purged", datasource.pk)
         return
-    counted = len(counting)
     pipe = redis.Batch(client)
     pipe.get(redis.key(remembered.stamp))
     counting.queue(pipe)
+    counted = len(counting)
     datasource_cache_invalidate(
         datasource_id=datasource.pk, tenant_id=datasource.tenant_id, free=False, pipeline=pipe
     )
