@@ -10,6 +10,7 @@ turns every failure into a typed error with a readable message.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import ssl
@@ -42,7 +43,7 @@ from apps.outbound.errors import (
 )
 from apps.outbound.headers import header_value_problem
 from apps.outbound.redaction import redact_url
-from apps.outbound.transport import Answer, Deadline, Trace, exact_target, new_session, sessions
+from apps.outbound.transport import Answer, Deadline, ExactTarget, Trace, new_session, sessions
 
 logger = logging.getLogger("plugboard.outbound")
 
@@ -305,7 +306,7 @@ def _prepare(
     prepared.method = method.upper()
     try:
         if exact:
-            prepared.url = url  # the caller's encoding, as it is (see exact_target)
+            prepared.url = url  # the caller's encoding, as it is (see ExactTarget)
         else:
             prepared.prepare_url(url, None)
     except (requests.RequestException, ValueError, TypeError, UnicodeError) as exc:
@@ -393,7 +394,7 @@ class _Call:
         prepared.plugboard_pin = pin  # type: ignore[attr-defined]
         self.request_started = time.perf_counter()
         target_line = _request_target(url) if current.exact_url else None
-        with self.deadline.active(self.trace), exact_target(target_line):
+        with self.deadline.active(self.trace), ExactTarget(target_line):
             try:
                 # The adapter directly: Session.send would only add cookies, hooks and
                 # redirects, none of which this client wants.
@@ -536,7 +537,7 @@ class Stream:
         self._after_close: list[Callable[[], object]] = []
         self.sensitive: set[str] = set()
 
-    @property
+    @functools.cached_property
     def declared_length(self) -> int | None:
         """The body's length as announced (None when unknown, or encoded: decoded it differs)."""
         encoded = self.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")

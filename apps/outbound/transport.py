@@ -11,14 +11,12 @@ bounded keep-alive pools, and timings for the connection test.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import ssl
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar
@@ -72,15 +70,27 @@ class Deadline:
     def expired(self) -> bool:
         return self.remaining() <= 0
 
-    @contextlib.contextmanager
-    def active(self, trace: Trace | None = None) -> Iterator[None]:
-        token = _deadline.set(self.at)
-        trace_token = _trace.set(trace)
-        try:
-            yield
-        finally:
-            _deadline.reset(token)
-            _trace.reset(trace_token)
+    def active(self, trace: Trace | None = None) -> _Active:
+        """This deadline (and ``trace``) current within a ``with`` block."""
+        return _Active(self.at, trace)
+
+
+class _Active:
+    """``Deadline.active``: a plain context manager (one per read of a streamed body, where a
+    generator-based one costs more than the read's bookkeeping)."""
+
+    __slots__ = ("_at", "_tokens", "_trace")
+
+    def __init__(self, at: float, trace: Trace | None) -> None:
+        self._at, self._trace = at, trace
+
+    def __enter__(self) -> None:
+        self._tokens = (_deadline.set(self._at), _trace.set(self._trace))
+
+    def __exit__(self, *exc: object) -> None:
+        deadline_token, trace_token = self._tokens
+        _deadline.reset(deadline_token)
+        _trace.reset(trace_token)
 
 
 def _time_left() -> float | None:
@@ -165,15 +175,20 @@ class TracingHTTPSConnection(HTTPSConnection):
             trace.tls_version = version() if callable(version) else None
 
 
-@contextlib.contextmanager
-def exact_target(target: str | None) -> Iterator[None]:
+class ExactTarget:
     """Send the request made meanwhile with this request target, byte for byte (urllib3 would
     normalise its percent-escapes). Only a target of visible ASCII starting with '/' is used."""
-    token = _exact_target.set(target if target and _SENDABLE_TARGET.fullmatch(target) else None)
-    try:
-        yield
-    finally:
-        _exact_target.reset(token)
+
+    __slots__ = ("_target", "_token")
+
+    def __init__(self, target: str | None) -> None:
+        self._target = target if target and _SENDABLE_TARGET.fullmatch(target) else None
+
+    def __enter__(self) -> None:
+        self._token = _exact_target.set(self._target)
+
+    def __exit__(self, *exc: object) -> None:
+        _exact_target.reset(self._token)
 
 
 class TracingHTTPSConnectionPool(HTTPSConnectionPool):
