@@ -124,10 +124,22 @@ def upstream_labels(pool: str) -> tuple[str, str]:
     return "", "other"
 
 
+# The labelled series of upstream calls, found once (``labels`` costs more than counting):
+# bounded, since a series per data source and outcome is what the metric holds anyway.
+_upstream_series: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+
 def upstream_called(pool: str, outcome: str, seconds: float) -> None:
-    datasource, purpose = upstream_labels(pool)
-    UPSTREAM_CALLS.labels(datasource, purpose, outcome).inc()
-    UPSTREAM_DURATION.labels(purpose).observe(seconds)
+    series = _upstream_series.get((pool, outcome))
+    if series is None:
+        datasource, purpose = upstream_labels(pool)
+        series = (UPSTREAM_CALLS.labels(datasource, purpose, outcome),
+                  UPSTREAM_DURATION.labels(purpose))  # fmt: skip
+        if len(_upstream_series) > 10_000:
+            _upstream_series.clear()
+        _upstream_series[(pool, outcome)] = series
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def status_class(status: int) -> str:

@@ -100,10 +100,29 @@ def forget(tenant_id: int | None = None) -> None:
             _memo.pop(tenant_id, None)
 
 
+# Quotas made from the limits they were made of (the same dict while it is remembered).
+_quotas: dict[tuple[Any, ...], tuple[dict[str, Any], list[Quota]]] = {}
+
+
 def quotas(thing: str, tenant_id: int, **subjects: object) -> list[Quota]:
     """The quotas one request of ``thing`` counts against: per tenant, and per each subject
     given (``key=`` an API key's id, ``source=`` a data source's id)."""
-    numbers = tenant_limits(tenant_id).get(thing) or {}
+    limits = tenant_limits(tenant_id)
+    memo_key = (thing, tenant_id, *sorted(subjects.items()))
+    made = _quotas.get(memo_key)
+    if made is not None and made[0] is limits:
+        return made[1]
+    found = _made_quotas(thing, tenant_id, limits, subjects)
+    if len(_quotas) > 10_000:
+        _quotas.clear()
+    _quotas[memo_key] = (limits, found)
+    return found
+
+
+def _made_quotas(
+    thing: str, tenant_id: int, limits: dict[str, Any], subjects: dict[str, object]
+) -> list[Quota]:
+    numbers = limits.get(thing) or {}
     found = []
     for counter in SHAPE[thing]:
         subject = tenant_id if counter == "tenant" else subjects.get(counter)
