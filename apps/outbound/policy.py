@@ -250,6 +250,7 @@ def _address_allowed(ip: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:
     return _is_public(ip)
 
 
+@lru_cache(maxsize=4096)  # parsing is slow, and a miss raises and catches twice
 def ip_literal(host: str) -> IPAddress | None:
     try:
         return ipaddress.ip_address(host)
