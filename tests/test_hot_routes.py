@@ -102,3 +102,22 @@ def test_a_lost_database_is_the_contracts_503_on_a_hot_route(client, acme, sourc
                            content_type="application/json")  # fmt: skip
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "database_unavailable"
+
+
+def test_a_call_refused_before_it_is_made_gives_its_slot_back_at_once(acme, source, settings):
+    from apps.core import redis
+    from apps.tenants import limits
+    from apps.tenants.services import tenant_save
+
+    acme.tenant.limits = {"proxy": {"key": 1}}
+    tenant_save(tenant=acme.tenant)
+    limits.forget()
+    api = acme.api()
+    assert api.get("/api/v1/proxy/root/get").status_code == 200
+    held = redis.key(f"slots:upstream:{acme.tenant.pk}")
+    for _ in range(3):
+        refused = api.get("/api/v1/proxy/root/get")
+        assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == "rate_limited"
+        # The slot the refused call took is back already, not later.
+        assert redis.client().zcard(held) == 0

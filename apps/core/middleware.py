@@ -179,6 +179,11 @@ class HotRouteMiddleware:
             return self.get_response(request)
         request.get_host()  # DisallowedHost (400) for a host not allowed, as on the full way
         kwargs = match.groupdict()
+        # The route, as URL routing would set it (what the request is counted under, even
+        # when it fails); the full way sets it again.
+        request.resolver_match = ResolverMatch(
+            self.view, (), kwargs, url_name=self.url_name, route=self.pattern.pattern
+        )
         try:
             response = self.answer(request, **kwargs)
         except Exception as exc:
@@ -187,9 +192,6 @@ class HotRouteMiddleware:
                 raise
         if response is None:
             return self.get_response(request)
-        request.resolver_match = ResolverMatch(
-            self.view, (), kwargs, url_name=self.url_name, route=self.pattern.pattern
-        )
         if "X-Frame-Options" not in response:
             response["X-Frame-Options"] = self.frame_options
         if not response.streaming and "Content-Length" not in response:

@@ -91,9 +91,9 @@ class Counting:
         return sum(2 if expiring else 1 for _, expiring in self._queued)
 
     def queue(self, pipe: Any) -> None:
+        self._queued = []
         if hasattr(self, "counts"):
             return
-        self._queued = []
         for quota in self.quotas:
             key = quota.key(self.window)
             pipe.incr(key)

@@ -86,10 +86,11 @@ class Outage:
 
 
 class _Later:
-    """Commands with no hurry (a slot given back, a counter's expiry): each goes with the next
-    ``Batch`` this process sends, or with a background thread's within ``LATER_SECONDS`` when
-    none goes. Under load they cost no round trip of their own. Lost when Redis fails (what
-    they would do is bounded anyway: a slot lapses, a counter is named by its minute)."""
+    """Commands with no hurry that may be sent more than once (a slot given back, a counter's
+    expiry): each goes with the next ``Batch`` this process sends, or with a background
+    thread's within ``LATER_SECONDS`` when none goes. Under load they cost no round trip of
+    their own. A batch that fails puts them back for the next one; past ``LATER_MAX`` waiting
+    (Redis away a long time) the oldest are dropped: a slot lapses after its hold."""
 
     def __init__(self) -> None:
         self._reset()
@@ -114,6 +115,14 @@ class _Later:
             pending, self._pending = self._pending, []
         return pending
 
+    def put_back(self, commands: list[tuple[Any, ...]]) -> None:
+        """Commands a failed batch did not surely send: they go with a later one."""
+        if not commands:
+            return
+        with self._lock:
+            self._pending[:0] = commands
+            del self._pending[: max(len(self._pending) - LATER_MAX, 0)]
+
     def flush(self) -> None:
         with contextlib.suppress(Exception):
             batch = _batch()
@@ -132,6 +141,7 @@ class _Later:
 
 
 LATER_SECONDS = 0.02
+LATER_MAX = 10_000
 LATER = _Later()
 os.register_at_fork(after_in_child=LATER._reset)
 
@@ -153,9 +163,9 @@ class Batch:
     fraction of its cost there. Each thread sends its batches on a connection of its own, made
     like the pool's, so that no batch pays for checking a connection out and probing it; the
     commands of ``LATER`` ride along. Replies are Redis's own: integers for EXPIRE and ZREM,
-    ``b"OK"`` or None for SET. A command Redis refuses has its error as its reply; a
-    connection that fails is dropped, and a batch that found it closed by the server (after a
-    restart) is sent once more on a new one."""
+    ``b"OK"`` or None for SET, a list for EXEC. A command Redis refuses has its error as its
+    reply; a connection that fails is dropped, and a batch that found it closed before any
+    reply (after a restart of Redis) is sent once more on a new one."""
 
     __slots__ = ("_client", "_commands")
 
@@ -188,6 +198,15 @@ class Batch:
     def delete(self, *names: str) -> Batch:
         return self._add("DEL", *names)
 
+    def multi(self) -> Batch:
+        return self._add("MULTI")
+
+    def exec(self) -> Batch:
+        return self._add("EXEC")
+
+    def eval(self, script: str, numkeys: int, *args: Any) -> Batch:
+        return self._add("EVAL", script, numkeys, *args)
+
     def zadd(self, name: str, score: float, member: Any) -> Batch:
         return self._add("ZADD", name, score, member)
 
@@ -219,12 +238,18 @@ class Batch:
         everything = later + commands
         connection, new = self._connection()
         try:
-            replies = _round_trip(connection, everything)
-        except RedisConnectionError:
-            if new:
-                raise
-            connection, _ = self._connection()  # (the failed one was dropped)
-            replies = _round_trip(connection, everything)
+            try:
+                replies = _round_trip(connection, everything)
+            except _Unsent:
+                # The connection was found closed before any reply (Redis restarted): nothing
+                # was done, so the batch goes once more on a new connection.
+                if new:
+                    raise
+                connection, _ = self._connection()
+                replies = _round_trip(connection, everything)
+        except BaseException:
+            LATER.put_back(later)
+            raise
         replies = replies[len(later) :]
         if raise_on_error:
             for reply in replies:
@@ -233,19 +258,25 @@ class Batch:
         return replies
 
 
+class _Unsent(RedisConnectionError):
+    """A connection that failed before any reply came back."""
+
+
 def _round_trip(connection: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+    replies: list[Any] = []
     try:
         # (hiredis packs as redis-py does, for a third of its cost)
         connection.send_packed_command([b"".join(map(pack_command, commands))], check_health=False)
-        replies: list[Any] = []
         for _ in commands:
             try:
                 replies.append(connection.read_response())
             except ResponseError as exc:  # read whole: the connection is still in step
                 replies.append(exc)
-    except BaseException:
+    except BaseException as exc:
         connection.disconnect()
         _connections.connection = None
+        if isinstance(exc, RedisConnectionError) and not replies:
+            raise _Unsent(*exc.args) from exc
         raise
     return replies
 

@@ -45,7 +45,7 @@ def connection_of(datasource: DataSource) -> Connection:
         auth_config=dict(datasource.auth_config or {}),
         secrets=secrets,
         owner=f"tenant:{datasource.tenant_id}",
-        slot=functools.partial(tenant_call_slot, datasource.tenant_id),
+        slot=functools.partial(TenantCallSlot, datasource.tenant_id),
     )
 
 
@@ -68,20 +68,26 @@ def tenant_slot_taking(tenant_id: int) -> slots.Taking:
     )
 
 
-@contextlib.contextmanager
-def tenant_call_slot(
-    tenant_id: int, timeout: float, taking: slots.Taking | None = None
-) -> Iterator[None]:
+class TenantCallSlot:
     """One of the calls a tenant may have in flight to its APIs at once (its
     ``upstream_concurrency`` limit); UpstreamBusy when none comes free soon. ``taking``: the
     caller's take, already asked for (see ``tenant_slot_taking``)."""
-    limit = limits.tenant_scalar("upstream_concurrency", tenant_id)
-    try:
-        with slots.slot(f"upstream:{tenant_id}", limit=limit, hold=_hold(timeout),
-                        wait=min(SLOT_WAIT, timeout), taking=taking):  # fmt: skip
-            yield
-    except slots.Full:
-        raise UpstreamBusy(limit=limit) from None
+
+    __slots__ = ("_held", "limit")
+
+    def __init__(self, tenant_id: int, timeout: float, taking: slots.Taking | None = None) -> None:
+        self.limit = limits.tenant_scalar("upstream_concurrency", tenant_id)
+        self._held = slots.Slot(f"upstream:{tenant_id}", limit=self.limit, hold=_hold(timeout),
+                                wait=min(SLOT_WAIT, timeout), taking=taking)  # fmt: skip
+
+    def __enter__(self) -> None:
+        try:
+            self._held.__enter__()
+        except slots.Full:
+            raise UpstreamBusy(limit=self.limit) from None
+
+    def __exit__(self, *exc: object) -> None:
+        self._held.__exit__(*exc)
 
 
 def readable_token_state(state: TokenState | None) -> TokenState | None:

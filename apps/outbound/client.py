@@ -547,7 +547,7 @@ class Stream:
         """Read up to about ``limit`` bytes now (kept for ``chunks``); the bytes read so far."""
         declared = self.declared_length
         while sum(map(len, self._prefetched)) < limit:
-            if declared is not None and self.read_bytes >= declared:
+            if declared and self.read_bytes >= declared:
                 break  # all of it (no read for the end: the connection went back with the last)
             chunk = self._next_chunk(_READ_CHUNK)
             if chunk is None:

@@ -3,7 +3,6 @@ one refresh-and-retry when the upstream says the token expired."""
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 from apps.core.codes import ErrorCode
@@ -137,14 +136,14 @@ def connection_stream(
     expired. Redirects are not followed: the caller passes them on. ``taking``: the caller's
     take of a call slot, already asked for (see ``Connection.call_slot``)."""
     request.headers = {**dict(connection.headers), **request.headers}
-    held = contextlib.ExitStack()  # one of its owner's calls in flight, until the answer ends
-    held.enter_context(connection.call_slot(taking))
+    held = connection.call_slot(taking)  # one of its owner's calls in flight, until the end
+    held.__enter__()
     try:
         stream = _open_with_refresh(connection, store, request, max_bytes=max_bytes)
     except BaseException:
-        held.close()
+        held.__exit__(None, None, None)
         raise
-    stream.after_close(held.close)
+    stream.after_close(lambda: held.__exit__(None, None, None))
     return stream
 
 

@@ -21,6 +21,19 @@ PASSED_BACK = frozenset({"content-type", "content-disposition", "content-languag
 PASSED_BACK_PREFIXES = ("x-ratelimit-", "ratelimit-")
 
 
+def client_headers(meta: Mapping[str, object]) -> dict[str, str]:
+    """A request's headers from its WSGI environ, named as ``request.headers`` names them
+    (which builds a case-insensitive mapping first: more than the proxy's own work here)."""
+    found = {}
+    for key, value in meta.items():
+        if key.startswith("HTTP_"):
+            key = key[5:]
+        elif key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            continue
+        found[key.replace("_", "-").title()] = value
+    return found
+
+
 def _connection_named(value: str | None) -> set[str]:
     return {name.strip().lower() for name in (value or "").split(",") if name.strip()}
 

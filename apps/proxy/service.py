@@ -24,6 +24,7 @@ from apps.core.errors import ApplicationError
 from apps.datasources.connections import TokenStateStore, connection_of
 from apps.datasources.models import DataSource
 from apps.outbound.client import OutboundRequest, RequestBody, Stream
+from apps.outbound.connection import Connection
 from apps.outbound.errors import (
     DestinationBlocked,
     OutboundError,
@@ -187,10 +188,12 @@ def proxy_forward(
     body: RequestBody | None,
     proxy_base: Callable[[], str],
     taking: object = None,
+    connect: Callable[[], Connection] | None = None,
 ) -> ProxyAnswer:
     """Forward one call to ``datasource`` (see the module docstring). Errors before the
     answer starts are raised (typed, with the contract's codes); the upstream's own statuses
-    are its answer. ``taking``: a take of the tenant's call slot already asked for."""
+    are its answer. ``taking``: a take of the tenant's call slot already asked for;
+    ``connect``: the data source's connection, when the caller keeps it made already."""
     started = time.perf_counter()
     url = upstream_url(datasource.base_url, raw_path, raw_query)
     overridden = [h["name"] for h in datasource.headers or []]
@@ -206,7 +209,8 @@ def proxy_forward(
     )
     try:
         stream = connection_stream(
-            connection_of(datasource), TokenStateStore(datasource.pk), request,
+            connect() if connect is not None else connection_of(datasource),
+            TokenStateStore(datasource.pk), request,
             max_bytes=MAX_BODY_BYTES, taking=taking,
         )  # fmt: skip
     except OutboundError as exc:

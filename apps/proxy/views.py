@@ -17,9 +17,11 @@ from apps.core import ratelimit, stamps
 from apps.core.codes import ErrorCode
 from apps.core.errors import ApplicationError, Forbidden, NotFound
 from apps.core.memo import StampedMemo
-from apps.datasources.connections import tenant_slot_taking
+from apps.datasources.connections import connection_of, tenant_slot_taking
 from apps.datasources.models import DataSource
 from apps.outbound.client import header_int
+from apps.outbound.connection import Connection
+from apps.proxy.headers import client_headers
 from apps.proxy.paths import raw_request_path
 from apps.proxy.service import METHODS, ProxyAnswer, proxy_forward, request_body
 from apps.proxy.stats import stats_for
@@ -29,9 +31,27 @@ from apps.tenants.authentication import bearer_key
 from apps.tenants.models import ApiKey, ApiKeyScope
 from apps.tenants.services import api_key_recall
 
+
+class Found:
+    """A data source the proxy found by slug, with its connection (settings and secrets, see
+    ``connection_of``) made at its first call: both hold as long as the memory of it does."""
+
+    __slots__ = ("_connection", "datasource")
+
+    def __init__(self, datasource: DataSource) -> None:
+        self.datasource = datasource
+        self._connection: Connection | None = None
+
+    @property
+    def connection(self) -> Connection:
+        if self._connection is None:
+            self._connection = connection_of(self.datasource)  # (SecretsUnreadable: not kept)
+        return self._connection
+
+
 # Data sources the proxy found by slug, remembered under their tenant's stamp (the same stamp
 # that confirms a remembered key: one Redis read confirms both).
-DATASOURCES: StampedMemo[tuple[int, str], DataSource] = StampedMemo(size=1024, max_age=300)
+DATASOURCES: StampedMemo[tuple[int, str], Found] = StampedMemo(size=1024, max_age=300)
 _renderer = JSONRenderer()
 # What a browser may do with a proxied answer opened on this origin: nothing (no scripts, no
 # plugins, no same-origin access), whatever the upstream sent.
@@ -41,14 +61,16 @@ SANDBOX = "default-src 'none'; sandbox"
 ROUTE = r"proxy/(?P<slug>[-\w]+)/(?P<path>.*)"
 
 
-def datasource_by_slug(*, tenant_id: int, slug: str) -> DataSource | None:
+def datasource_by_slug(*, tenant_id: int, slug: str) -> Found | None:
     """The tenant's data source named ``slug`` (remembered while the tenant's stamp holds)."""
     stamp = stamps.tenant_stamp(tenant_id)
     value = stamps.current(stamp)  # before the read it will vouch for
     datasource = DataSource.objects.filter(tenant_id=tenant_id, slug=slug).first()
-    if datasource is not None:
-        DATASOURCES.remember((tenant_id, slug), datasource, stamp=stamp, stamp_value=value)
-    return datasource
+    if datasource is None:
+        return None
+    found = Found(datasource)
+    DATASOURCES.remember((tenant_id, slug), found, stamp=stamp, stamp_value=value)
+    return found
 
 
 class ProxyAccess(permissions.BasePermission):
@@ -107,18 +129,19 @@ def _client_body(request: HttpRequest) -> Any:
 
 
 def forward(
-    request: HttpRequest, datasource: DataSource, slug: str, taking: object = None
+    request: HttpRequest, found: Found, slug: str, taking: object = None
 ) -> HttpResponseBase:
-    """Forward ``request`` to ``datasource`` and answer with what came back (``taking``: a
-    take of the tenant's call slot already asked for)."""
+    """Forward ``request`` to the data source ``found`` and answer with what came back
+    (``taking``: a take of the tenant's call slot already asked for)."""
     meta = request.META
     raw_uri = meta.get("RAW_URI") or meta.get("REQUEST_URI") or request.get_full_path()
     answer = proxy_forward(
-        datasource=datasource,
+        datasource=found.datasource,
+        connect=lambda: found.connection,
         method=request.method,
         raw_path=raw_request_path(raw_uri, f"/api/v1/proxy/{slug}"),
         raw_query=meta.get("QUERY_STRING", ""),
-        headers=request.headers,
+        headers=client_headers(meta),
         body=_client_body(request),
         proxy_base=lambda: request.build_absolute_uri(f"/api/v1/proxy/{slug}/"),
         taking=taking,
@@ -182,10 +205,10 @@ class ProxyView(TenantScopedAPIView):
     def _proxy(self, request: Request, slug: str, path: str = "") -> HttpResponseBase:
         key_id = request.auth.pk if isinstance(request.auth, ApiKey) else None
         ratelimit.count(limits.quotas("proxy", request.tenant.pk, key=key_id))
-        datasource = datasource_by_slug(tenant_id=request.tenant.pk, slug=slug)
-        if datasource is None:
+        found = datasource_by_slug(tenant_id=request.tenant.pk, slug=slug)
+        if found is None:
             raise NotFound("No data source with this slug.")
-        return forward(request._request, datasource, slug)
+        return forward(request._request, found, slug)
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(response, Response):
@@ -234,12 +257,12 @@ def by_remembered_key(request: HttpRequest, slug: str) -> HttpResponseBase | Non
         known = DATASOURCES.recall((tenant_id, slug))
         counting.check()
         if known is not None and known.confirm(current):
-            datasource: DataSource | None = known.value
+            found: Found | None = known.value
         else:
-            datasource = datasource_by_slug(tenant_id=tenant_id, slug=slug)
-        if datasource is None:
+            found = datasource_by_slug(tenant_id=tenant_id, slug=slug)
+        if found is None:
             raise NotFound("No data source with this slug.")
-        return forward(request, datasource, slug, taking)
+        return forward(request, found, slug, taking)
     except ApplicationError as exc:
         return _error(exc)
     finally:

@@ -57,3 +57,15 @@ def test_commands_sent_later_ride_with_the_next_batch_or_go_soon(batch):
     while redis.client().exists(key) and time.monotonic() < deadline:
         time.sleep(0.005)
     assert not redis.client().exists(key)  # no batch followed: the thread sent it
+
+
+def test_commands_sent_later_are_kept_when_a_batch_fails(batch):
+    import redis as redis_py
+
+    key = redis.key("batch:kept")
+    redis.client().delete(key)
+    redis.LATER.add("SET", key, "kept")
+    away = redis.Batch(redis_py.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2))
+    with pytest.raises(redis_py.exceptions.ConnectionError):
+        away.get(key).execute()
+    assert batch.get(key).execute() == [b"kept"]  # it went with the next batch

@@ -299,6 +299,27 @@ def test_calls_of_one_pool_reuse_the_connection_and_its_tls_session(upstream):
     assert all(t.reused_connection and t.tls_ms is None for t in traces[1:])
 
 
+@pytest.mark.parametrize("size", [0, 10, 70_000])
+def test_a_streamed_answer_read_to_its_end_gives_its_connection_back(upstream, size):
+    from apps.outbound.client import open_stream
+
+    sessions.discard("pool-s")
+    sockets = []
+    for _ in range(3):
+        stream = open_stream(OutboundRequest("GET", upstream.url(f"/bytes/{size}")),
+                             timeout=10, max_bytes=10**6, pool="pool-s")  # fmt: skip
+        assert stream.declared_length == size
+        stream.prefetch(64 * 1024)  # (as the proxy does; chunks() begins with what it read)
+        body = b"".join(stream.chunks())
+        stream.close()
+        assert len(body) == size
+        pools = sessions.get("pool-s").get_adapter("https://").poolmanager.pools
+        (pool,) = pools._container.values()
+        sockets += [conn.sock for conn in pool.pool.queue if conn is not None and conn.sock]
+    # One connection, open after each answer and used for the next.
+    assert len(sockets) == 3 and sockets[0] is sockets[1] is sockets[2]
+
+
 def test_pools_are_not_shared_between_data_sources(upstream):
     sessions.discard("pool-b")
     sessions.discard("pool-c")
