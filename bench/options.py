@@ -156,22 +156,29 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def wrk(
-    url: str, headers: dict[str, str], server_pids: list[int], script: str | None = None
+    url: str,
+    headers: dict[str, str],
+    server_pids: list[int],
+    script: str | None = None,
+    beside_pids: list[int] = (),
 ) -> dict[str, float]:
     """Load ``url`` (with wrk's Lua ``script`` when given, e.g. to POST a body); besides wrk's
-    figures, the server CPU spent per request (the web processes and Redis), which a busy
-    shared machine disturbs far less than throughput."""
+    figures, the server CPU spent per request (``server_pids``: the web processes, and Redis
+    where the caller counts it in), which a busy shared machine disturbs far less than
+    throughput; and that of ``beside_pids`` apart (``cpu_beside_ms``)."""
     args = ["wrk", "-t2", "-c16", f"-d{WRK_SECONDS}s", "--latency", url]
     for name, value in headers.items():
         args += ["-H", f"{name}: {value}"]
     if script:
         args += ["-s", script]
-    before = cpu_seconds(server_pids)
+    before, before_beside = cpu_seconds(server_pids), cpu_seconds(list(beside_pids))
     output = subprocess.run(args, capture_output=True, text=True, check=True).stdout
     used = cpu_seconds(server_pids) - before
+    used_beside = cpu_seconds(list(beside_pids)) - before_beside
     figures = parse_wrk(output)
     requests_done = float(re.search(r"(\d+) requests in", output).group(1))
     figures["cpu_ms"] = used * 1000 / requests_done
+    figures["cpu_beside_ms"] = used_beside * 1000 / requests_done
     figures["requests"] = requests_done
     return figures
 
