@@ -186,8 +186,9 @@ class Batch:
     def mget(self, names: list[str]) -> Batch:
         return self._add("MGET", *names)
 
-    def set(self, name: str, value: Any, *, nx: bool = False) -> Batch:
-        return self._add("SET", name, value, "NX") if nx else self._add("SET", name, value)
+    def set(self, name: str, value: Any, *, nx: bool = False, px: int | None = None) -> Batch:
+        options = (("NX",) if nx else ()) + (("PX", px) if px is not None else ())
+        return self._add("SET", name, value, *options)
 
     def incr(self, name: str) -> Batch:
         return self._add("INCR", name)

@@ -54,7 +54,7 @@ def request_dispatch() -> None:
         return
     name = redis.key(KICK)
     try:
-        first = client.set(name, "1", nx=True, px=KICK_MS)
+        first = redis.Batch(client).set(name, "1", nx=True, px=KICK_MS).execute()[0] is not None
     except Exception as exc:  # without Redis to agree on, every event asks
         logger.warning("could not check for a dispatch on its way (%s)", type(exc).__name__)
         first = True

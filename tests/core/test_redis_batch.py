@@ -69,3 +69,12 @@ def test_commands_sent_later_are_kept_when_a_batch_fails(batch):
     with pytest.raises(redis_py.exceptions.ConnectionError):
         away.get(key).execute()
     assert batch.get(key).execute() == [b"kept"]  # it went with the next batch
+
+
+def test_a_set_may_be_only_if_absent_and_lapse(batch):
+    key = redis.key("batch:px")
+    redis.client().delete(key)
+    assert batch.set(key, "1", nx=True, px=5000).set(key, "2", nx=True, px=5000).execute() == [
+        b"OK", None,
+    ]  # fmt: skip
+    assert 0 < redis.client().pttl(key) <= 5000 and redis.client().get(key) == b"1"
