@@ -125,9 +125,9 @@ class _Later:
 
     def flush(self) -> None:
         with contextlib.suppress(Exception):
-            batch = _batch()
-            if batch is not None:
-                batch.execute(raise_on_error=False)
+            found = batch()
+            if found is not None:
+                found.execute(raise_on_error=False)
 
     def _run(self) -> None:
         while True:
@@ -196,9 +196,6 @@ class Batch:
     def expire(self, name: str, seconds: int) -> Batch:
         return self._add("EXPIRE", name, seconds)
 
-    def delete(self, *names: str) -> Batch:
-        return self._add("DEL", *names)
-
     def multi(self) -> Batch:
         return self._add("MULTI")
 
@@ -216,9 +213,6 @@ class Batch:
 
     def zrem(self, name: str, *members: Any) -> Batch:
         return self._add("ZREM", name, *members)
-
-    def zremrangebyscore(self, name: str, low: Any, high: Any) -> Batch:
-        return self._add("ZREMRANGEBYSCORE", name, low, high)
 
     def _connection(self) -> tuple[Any, bool]:
         """This thread's connection (made anew after a fork or for another pool), and whether
@@ -282,11 +276,7 @@ def _round_trip(connection: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
     return replies
 
 
-def _batch() -> Batch | None:
-    found = client()
-    return Batch(found) if found is not None else None
-
-
 def batch() -> Batch | None:
     """A ``Batch`` on the default cache's Redis, or None without Redis."""
-    return _batch()
+    found = client()
+    return Batch(found) if found is not None else None

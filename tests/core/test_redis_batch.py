@@ -16,13 +16,15 @@ def batch(db):
 
 
 def test_replies_come_back_in_order(batch):
-    key = redis.key("batch:a")
+    key, zset = redis.key("batch:a"), redis.key("batch:z")
+    redis.client().delete(key, zset, key + ":nx")
     batch.set(key, "1").incr(key).expire(key, 60).get(key).mget([key, key + ":none"])
-    batch.zrem(redis.key("batch:z"), "nobody").delete(key)
-    assert len(batch) == 7
-    assert batch.execute() == [b"OK", 2, 1, b"2", [b"2", None], 0, 1]
+    batch.zadd(zset, 1.5, "m").zcard(zset).zrem(zset, "m", "nobody")
+    assert len(batch) == 8
+    assert batch.execute() == [b"OK", 2, 1, b"2", [b"2", None], 1, 1, 1]
     assert len(batch) == 0 and batch.execute() == []
-    assert batch.set(key, "x", nx=True).set(key, "y", nx=True).execute() == [b"OK", None]
+    nx = key + ":nx"
+    assert batch.set(nx, "x", nx=True).set(nx, "y", nx=True).execute() == [b"OK", None]
 
 
 def test_a_refused_command_is_its_reply_and_the_others_still_run(batch):
